@@ -1,0 +1,121 @@
+#include "base/clock.h"
+
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+
+namespace fhirbridge::base {
+namespace {
+
+std::tm BrokenDownUtc(SystemTime time) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(time);
+  std::tm parts{};
+  gmtime_r(&seconds, &parts);
+  return parts;
+}
+
+// Reads exactly `width` digits at `pos`, advancing it; fails on anything else.
+bool ReadDigits(std::string_view text, std::size_t& pos, std::size_t width, int& out) {
+  if (pos + width > text.size()) return false;
+  const char* begin = text.data() + pos;
+  const auto [end, error] = std::from_chars(begin, begin + width, out);
+  if (error != std::errc() || end != begin + width) return false;
+  pos += width;
+  return true;
+}
+
+bool Expect(std::string_view text, std::size_t& pos, char wanted) {
+  if (pos >= text.size() || text[pos] != wanted) return false;
+  ++pos;
+  return true;
+}
+
+}  // namespace
+
+std::string FormatInstant(SystemTime time) {
+  const std::tm parts = BrokenDownUtc(time);
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          time.time_since_epoch()) %
+                      1000;
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour,
+                parts.tm_min, parts.tm_sec, static_cast<int>(millis.count()));
+  return buffer;
+}
+
+std::string FormatHttpDate(SystemTime time) {
+  const std::tm parts = BrokenDownUtc(time);
+  char buffer[40];
+  std::strftime(buffer, sizeof buffer, "%a, %d %b %Y %H:%M:%S GMT", &parts);
+  return buffer;
+}
+
+std::optional<SystemTime> ParseInstant(std::string_view text) {
+  std::size_t pos = 0;
+  std::tm parts{};
+  int year = 0, month = 0, day = 0;
+  if (!ReadDigits(text, pos, 4, year) || !Expect(text, pos, '-') ||
+      !ReadDigits(text, pos, 2, month) || !Expect(text, pos, '-') ||
+      !ReadDigits(text, pos, 2, day)) {
+    return std::nullopt;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > 31) return std::nullopt;
+  parts.tm_year = year - 1900;
+  parts.tm_mon = month - 1;
+  parts.tm_mday = day;
+
+  std::chrono::milliseconds fraction{0};
+  std::chrono::seconds offset{0};
+  if (pos < text.size()) {
+    int hour = 0, minute = 0, second = 0;
+    if (!Expect(text, pos, 'T') || !ReadDigits(text, pos, 2, hour) || !Expect(text, pos, ':') ||
+        !ReadDigits(text, pos, 2, minute) || !Expect(text, pos, ':') ||
+        !ReadDigits(text, pos, 2, second)) {
+      return std::nullopt;
+    }
+    if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
+    parts.tm_hour = hour;
+    parts.tm_min = minute;
+    parts.tm_sec = second;
+
+    if (pos < text.size() && text[pos] == '.') {
+      ++pos;
+      int scale = 100;
+      int millis = 0;
+      std::size_t digits = 0;
+      while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+        if (scale > 0) millis += (text[pos] - '0') * scale;
+        scale /= 10;
+        ++pos;
+        ++digits;
+      }
+      if (digits == 0) return std::nullopt;
+      fraction = std::chrono::milliseconds(millis);
+    }
+
+    // A time without a zone is ambiguous; FHIR requires one on instants.
+    if (pos >= text.size()) return std::nullopt;
+    if (text[pos] == 'Z') {
+      ++pos;
+    } else if (text[pos] == '+' || text[pos] == '-') {
+      const int sign = text[pos] == '-' ? -1 : 1;
+      ++pos;
+      int zone_hours = 0, zone_minutes = 0;
+      if (!ReadDigits(text, pos, 2, zone_hours) || !Expect(text, pos, ':') ||
+          !ReadDigits(text, pos, 2, zone_minutes)) {
+        return std::nullopt;
+      }
+      offset = std::chrono::seconds(sign * (zone_hours * 3600 + zone_minutes * 60));
+    } else {
+      return std::nullopt;
+    }
+    if (pos != text.size()) return std::nullopt;
+  }
+
+  const std::time_t seconds = timegm(&parts);
+  if (seconds == static_cast<std::time_t>(-1)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(seconds) - offset + fraction;
+}
+
+}  // namespace fhirbridge::base

@@ -1,0 +1,139 @@
+#pragma once
+
+// Versioned FHIR resource storage for one sandbox tenant, in SQLite (a file or in memory).
+//
+// Every version of every resource is kept. The store assigns ids (through the tenant's id
+// generator), meta.versionId (1, 2, ...) and meta.lastUpdated (UTC, milliseconds), and writes
+// them into the stored JSON. A delete is a version of its own with no body. Search values that
+// conditional interactions need (identifier tokens) are indexed when a resource is written.
+//
+// Thread safety: every method may be called from any thread. One connection serves the tenant
+// and a mutex serialises access; a Transaction holds that mutex for its whole life, so all the
+// steps of a conditional create or a transaction Bundle are atomic with respect to other clients.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "base/result.h"
+
+namespace fhirbridge::sandbox {
+
+// One stored version of a resource.
+struct StoredVersion {
+  std::string type;
+  std::string id;
+  std::int64_t version = 0;
+  std::string last_updated;  // FHIR instant, UTC with milliseconds
+  bool deleted = false;
+  std::string json;  // the resource with id and meta filled in; empty for a delete
+};
+
+struct WriteOutcome {
+  StoredVersion stored;
+  bool created = false;  // true when this write created the resource (version 1)
+};
+
+// A search criterion the store can answer from its index.
+struct IdentifierCriterion {
+  std::optional<std::string> system;  // nullopt: any system; "" : no system
+  std::string value;
+};
+
+struct HistoryQuery {
+  std::optional<std::string> type;  // nullopt: whole tenant
+  std::optional<std::string> id;    // needs type
+  std::optional<std::string> since;  // FHIR instant; only versions updated at or after it
+  std::int64_t count = 100;          // at most this many entries, newest first
+};
+
+struct HistoryPage {
+  std::vector<StoredVersion> entries;  // newest first
+  std::int64_t total = 0;              // how many versions match, ignoring `count`
+};
+
+using IdGenerator = std::function<std::string()>;
+
+class ResourceStore;
+
+// Exclusive access to the store inside one SQLite transaction. Commit() makes the writes durable;
+// destroying an uncommitted Transaction rolls every write back.
+class Transaction {
+ public:
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+
+  // kNotFound if no such resource, kGone if its current version is a delete.
+  base::Result<StoredVersion> Read(std::string_view type, std::string_view id);
+  // kVersionNotFound if the resource exists but not at `version`; kNotFound if it never existed.
+  base::Result<StoredVersion> ReadVersion(std::string_view type, std::string_view id,
+                                          std::int64_t version);
+
+  // Stores `resource` (a JSON object whose resourceType is `type`) under a new id. Any id or
+  // meta.versionId/lastUpdated in the input is replaced.
+  base::Result<StoredVersion> Create(std::string_view type, const nlohmann::json& resource);
+
+  // Stores a new version of `type/id`. If `expected_version` is set and differs from the
+  // current version, fails with kVersionConflict. If the resource does not exist (or is
+  // deleted), creates it when `allow_create` is true, else fails with kNotFound.
+  base::Result<WriteOutcome> Update(std::string_view type, std::string_view id,
+                                    const nlohmann::json& resource, bool allow_create,
+                                    std::optional<std::int64_t> expected_version = std::nullopt);
+
+  // Records a delete as a new version. Deleting a resource that is already deleted changes
+  // nothing and succeeds; deleting one that never existed fails with kNotFound.
+  base::Status Delete(std::string_view type, std::string_view id);
+
+  // Ids of current (not deleted) resources of `type` carrying a matching identifier.
+  base::Result<std::vector<std::string>> FindByIdentifier(std::string_view type,
+                                                          const IdentifierCriterion& criterion);
+
+  base::Result<HistoryPage> History(const HistoryQuery& query);
+
+  base::Status Commit();
+
+ private:
+  friend class ResourceStore;
+  explicit Transaction(ResourceStore& store);
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+class ResourceStore {
+ public:
+  // Opens (creating if needed) the store at `path`; ":memory:" keeps it in memory. Creates the
+  // schema on first use.
+  static base::Result<std::unique_ptr<ResourceStore>> Open(const std::string& path,
+                                                           IdGenerator id_generator);
+  ~ResourceStore();
+
+  // Begins an exclusive transaction; blocks while another is open.
+  base::Result<std::unique_ptr<Transaction>> Begin();
+
+  // Single-step conveniences, each in its own transaction.
+  base::Result<StoredVersion> Read(std::string_view type, std::string_view id);
+  base::Result<StoredVersion> ReadVersion(std::string_view type, std::string_view id,
+                                          std::int64_t version);
+
+  // Removes every resource and version, as for a reset to the baseline.
+  base::Status Clear();
+
+  // Number of current (not deleted) resources per type.
+  base::Result<std::map<std::string, std::int64_t>> CountByType();
+
+ private:
+  friend class Transaction;
+  struct Impl;
+  explicit ResourceStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fhirbridge::sandbox
