@@ -1,5 +1,6 @@
 # Writes OUTPUT: a C++ source defining fhirbridge::base::EmbeddedFiles(), which maps each file's
 # path relative to ROOT to its contents. Run by the build as `cmake -P`.
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "")
 foreach(file IN LISTS FILES)
   file(RELATIVE_PATH name ${ROOT} ${file})

@@ -7,6 +7,9 @@
 namespace fhirbridge::base {
 namespace {
 
+constexpr int kFirstYear = 1700;
+constexpr int kLastYear = 2200;
+
 std::tm BrokenDownUtc(SystemTime time) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(time);
   std::tm parts{};
@@ -61,6 +64,9 @@ std::optional<SystemTime> ParseInstant(std::string_view text) {
     return std::nullopt;
   }
   if (month < 1 || month > 12 || day < 1 || day > 31) return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits, which ends in 2262; years beyond kLastYear are
+  // refused rather than wrapped around.
+  if (year < kFirstYear || year > kLastYear) return std::nullopt;
   parts.tm_year = year - 1900;
   parts.tm_mon = month - 1;
   parts.tm_mday = day;

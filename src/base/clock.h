@@ -20,7 +20,8 @@ std::string FormatHttpDate(SystemTime time);
 
 // Parses a FHIR instant or dateTime with a time zone ("2026-12-03T15:52:57Z",
 // "2026-12-03T16:52:57.5+01:00"); a date alone ("2026-12-03") means its first instant in UTC.
-// Returns nothing for any other text.
+// Returns nothing for any other text, and for years outside 1700..2200 (the range the clock
+// can represent, with margin).
 std::optional<SystemTime> ParseInstant(std::string_view text);
 
 }  // namespace fhirbridge::base

@@ -51,13 +51,13 @@ struct Attribute {
 
 struct LogEvent {
   LogLevel level = LogLevel::kInfo;
-  Literal event = "unnamed";     // stable event name, e.g. "http.request"
+  Literal event = "unnamed";      // stable event name, e.g. "http.request"
   Literal subsystem = "general";  // e.g. "sandbox.http"
   Literal message = "";           // what happened and, for problems, what to do next
   std::string tenant;             // sandbox tenant name
   std::string site;               // runtime site name
   std::string correlation_id;
-  std::string route;              // a route template such as "/{tenant}/api/FHIR/R4/{type}/{id}"
+  std::string route;  // a route template such as "/{tenant}/api/FHIR/R4/{type}/{id}"
   std::string method;
   std::string query;  // must come from RedactQuery
   int status = 0;
@@ -75,7 +75,8 @@ bool IsLoggableQueryParameter(std::string_view name);
 // of a request, not a patient); names that are not plain identifiers are replaced too.
 std::string RedactQuery(std::string_view raw_query);
 
-// Configures where log lines go. Defaults: standard error, info level.
+// Configures where log lines go. Defaults: standard error, info level. A null stream restores
+// standard error. The stream must outlive its use by Log().
 void SetLogStream(std::ostream* stream);
 void SetMinimumLogLevel(LogLevel level);
 LogLevel MinimumLogLevel();

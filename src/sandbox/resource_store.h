@@ -15,12 +15,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "base/result.h"
 
@@ -38,7 +37,8 @@ struct StoredVersion {
 
 struct WriteOutcome {
   StoredVersion stored;
-  bool created = false;  // true when this write created the resource (version 1)
+  // True when this write created the resource: version 1, or the first version after a delete.
+  bool created = false;
 };
 
 // A search criterion the store can answer from its index.
@@ -48,8 +48,8 @@ struct IdentifierCriterion {
 };
 
 struct HistoryQuery {
-  std::optional<std::string> type;  // nullopt: whole tenant
-  std::optional<std::string> id;    // needs type
+  std::optional<std::string> type;   // nullopt: whole tenant
+  std::optional<std::string> id;     // needs type
   std::optional<std::string> since;  // FHIR instant; only versions updated at or after it
   std::int64_t count = 100;          // at most this many entries, newest first
 };
@@ -97,6 +97,9 @@ class Transaction {
                                                           const IdentifierCriterion& criterion);
 
   base::Result<HistoryPage> History(const HistoryQuery& query);
+
+  // Removes every resource and version (the reset to a baseline starts with this).
+  base::Status Clear();
 
   base::Status Commit();
 

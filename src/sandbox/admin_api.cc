@@ -1,0 +1,125 @@
+#include "sandbox/admin_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include "sandbox/fhir_api.h"
+
+namespace fhirbridge::sandbox {
+namespace {
+
+using base::ErrorCode;
+using nlohmann::json;
+
+http::Response JsonResponse(const json& body) {
+  http::Response response;
+  response.SetHeader("Content-Type", "application/json");
+  response.body = body.dump(2);
+  return response;
+}
+
+json Summary(const Tenant& tenant) {
+  const TenantConfig& config = tenant.config();
+  return {{"name", config.name},
+          {"organisation", config.display_name},
+          {"build_level", config.build_level},
+          {"base_path", tenant.BasePath()},
+          {"storage", config.storage},
+          {"baseline", config.baseline}};
+}
+
+base::Result<json> Counts(Tenant& tenant) {
+  auto counts = tenant.store().CountByType();
+  if (!counts) return base::Fail(counts.error());
+  json by_type = json::object();
+  std::int64_t total = 0;
+  for (const auto& [type, count] : *counts) {
+    by_type[type] = count;
+    total += count;
+  }
+  return json{{"total", total}, {"by_type", std::move(by_type)}};
+}
+
+AdminAnswer Refuse(std::string route, base::Error error, std::string tenant = {}) {
+  AdminAnswer answer{ErrorResponse(error), std::move(route), std::move(tenant), std::move(error)};
+  return answer;
+}
+
+}  // namespace
+
+AdminAnswer HandleAdminCall(TenantMap& tenants, const http::Request& request,
+                            std::span<const std::string> segments, std::string_view started_at) {
+  const std::string& method = request.method;
+  const auto not_allowed = [&](std::string route) {
+    return Refuse(route, base::MakeError(ErrorCode::kMethodNotAllowed,
+                                         "Method " + method.substr(0, 16) +
+                                             " is not allowed on " + route + "."));
+  };
+
+  if (segments.size() == 1 && segments[0] == "tenants") {
+    if (method != "GET") return not_allowed("/admin/tenants");
+    json list = json::array();
+    for (const auto& [name, tenant] : tenants) list.push_back(Summary(*tenant));
+    return {JsonResponse({{"tenants", std::move(list)}}), "/admin/tenants", {}, std::nullopt};
+  }
+
+  if (segments.size() == 1 && segments[0] == "stats") {
+    if (method != "GET") return not_allowed("/admin/stats");
+    json per_tenant = json::object();
+    for (const auto& [name, tenant] : tenants) {
+      auto counts = Counts(*tenant);
+      if (!counts) return Refuse("/admin/stats", counts.error(), name);
+      per_tenant[name] = std::move(*counts);
+    }
+    return {JsonResponse({{"started_at", started_at}, {"tenants", std::move(per_tenant)}}),
+            "/admin/stats", {}, std::nullopt};
+  }
+
+  if ((segments.size() == 2 || segments.size() == 3) && segments[0] == "tenants") {
+    const bool is_reset = segments.size() == 3 && segments[2] == "reset";
+    if (segments.size() == 3 && !is_reset) {
+      return Refuse("/admin/{unknown}",
+                    base::MakeError(ErrorCode::kUnknownRoute,
+                                    "The only tenant action is reset: POST "
+                                    "/admin/tenants/{tenant}/reset."));
+    }
+    const std::string route =
+        is_reset ? "/admin/tenants/{tenant}/reset" : "/admin/tenants/{tenant}";
+    const auto found = tenants.find(segments[1]);
+    if (found == tenants.end()) {
+      return Refuse(route,
+                    base::MakeError(ErrorCode::kUnknownTenant,
+                                    "No tenant is called '" + segments[1].substr(0, 64) +
+                                        "'; GET /admin/tenants lists them."));
+    }
+    Tenant& tenant = *found->second;
+
+    if (segments.size() == 2) {
+      if (method != "GET") return not_allowed(route);
+      auto counts = Counts(tenant);
+      if (!counts) return Refuse(route, counts.error(), found->first);
+      json body = Summary(tenant);
+      body["resources"] = std::move(*counts);
+      return {JsonResponse(body), route, found->first, std::nullopt};
+    }
+    {
+      if (method != "POST") return not_allowed(route);
+      auto loaded = tenant.ResetToBaseline();
+      if (!loaded) return Refuse(route, loaded.error(), found->first);
+      auto counts = Counts(tenant);
+      if (!counts) return Refuse(route, counts.error(), found->first);
+      return {JsonResponse({{"tenant", found->first},
+                            {"reset", true},
+                            {"baseline_resources", *loaded},
+                            {"resources", std::move(*counts)}}),
+              route, found->first, std::nullopt};
+    }
+  }
+
+  return Refuse("/admin/{unknown}",
+                base::MakeError(ErrorCode::kUnknownRoute,
+                                "Unknown admin route; the admin API has /admin/tenants, "
+                                "/admin/tenants/{tenant}, /admin/tenants/{tenant}/reset and "
+                                "/admin/stats."));
+}
+
+}  // namespace fhirbridge::sandbox

@@ -1,0 +1,62 @@
+#include "sandbox/capability_statement.h"
+
+#include <nlohmann/json.hpp>
+
+namespace fhirbridge::sandbox {
+
+nlohmann::json BuildCapabilityStatement(const Tenant& tenant,
+                                        const std::set<Interaction>& implemented,
+                                        std::string_view base_url, std::string_view date) {
+  const BuildLevel& level = tenant.build_level();
+
+  nlohmann::json resources = nlohmann::json::array();
+  for (const auto& [type, interactions] : level.resources) {
+    nlohmann::json codes = nlohmann::json::array();
+    bool conditional_create = false;
+    for (const Interaction interaction : interactions) {
+      if (!implemented.contains(interaction) || IsSystemInteraction(interaction)) continue;
+      codes.push_back({{"code", InteractionCode(interaction)}});
+      conditional_create |= interaction == Interaction::kCreate;
+    }
+    if (codes.empty()) continue;
+    resources.push_back({
+        {"type", type},
+        {"interaction", std::move(codes)},
+        {"versioning", "versioned"},
+        {"readHistory", interactions.contains(Interaction::kVread)},
+        {"updateCreate", level.update_as_create && interactions.contains(Interaction::kUpdate)},
+        {"conditionalCreate", conditional_create},
+        {"conditionalRead", "not-supported"},
+        {"conditionalUpdate", false},
+        {"conditionalDelete", "not-supported"},
+    });
+  }
+
+  nlohmann::json system_interactions = nlohmann::json::array();
+  for (const Interaction interaction : level.system_interactions) {
+    if (implemented.contains(interaction)) {
+      system_interactions.push_back({{"code", InteractionCode(interaction)}});
+    }
+  }
+
+  nlohmann::json rest = {{"mode", "server"}, {"resource", std::move(resources)}};
+  if (!system_interactions.empty()) rest["interaction"] = std::move(system_interactions);
+
+  const TenantConfig& config = tenant.config();
+  return {
+      {"resourceType", "CapabilityStatement"},
+      {"status", "active"},
+      {"date", date},
+      {"publisher", "fhirbridge sandbox"},
+      {"kind", "instance"},
+      {"software",
+       {{"name", "fhirbridge sandbox (" + level.name + ")"}, {"version", level.software_version}}},
+      {"implementation",
+       {{"description", config.display_name + ": " + level.description}, {"url", base_url}}},
+      {"fhirVersion", "4.0.1"},
+      {"format", {"application/fhir+json", "json"}},
+      {"rest", {std::move(rest)}},
+  };
+}
+
+}  // namespace fhirbridge::sandbox

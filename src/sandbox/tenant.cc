@@ -1,0 +1,58 @@
+#include "sandbox/tenant.h"
+
+#include <nlohmann/json.hpp>
+
+#include "sandbox/baseline.h"
+#include "sandbox/id_generator.h"
+
+namespace fhirbridge::sandbox {
+
+Tenant::Tenant(TenantConfig config, const BuildLevel& build_level, IdGenerator id_generator,
+               std::unique_ptr<ResourceStore> store)
+    : config_(std::move(config)),
+      build_level_(build_level),
+      id_generator_(std::move(id_generator)),
+      store_(std::move(store)) {}
+
+base::Result<std::unique_ptr<Tenant>> Tenant::Open(TenantConfig config,
+                                                   const BuildLevel& build_level) {
+  IdGenerator id_generator = MakeIdGenerator(config.id_style, config.id_length);
+  auto store = ResourceStore::Open(config.storage, id_generator);
+  if (!store) {
+    base::Error error = store.error();
+    error.diagnostic = "Tenant '" + config.name + "': cannot open its store '" + config.storage +
+                       "': " + error.diagnostic;
+    return base::Fail(std::move(error));
+  }
+  std::unique_ptr<Tenant> tenant(
+      new Tenant(std::move(config), build_level, std::move(id_generator), std::move(*store)));
+
+  auto counts = tenant->store().CountByType();
+  if (!counts) return base::Fail(counts.error());
+  if (counts->empty()) {
+    auto loaded = tenant->ResetToBaseline();
+    if (!loaded) return base::Fail(loaded.error());
+  }
+  return tenant;
+}
+
+base::Result<std::size_t> Tenant::ResetToBaseline() {
+  auto resources = LoadBaseline(config_.baseline);
+  if (!resources) return base::Fail(resources.error());
+
+  auto transaction = store_->Begin();
+  if (!transaction) return base::Fail(transaction.error());
+  if (auto cleared = (*transaction)->Clear(); !cleared) return base::Fail(cleared.error());
+  for (const nlohmann::json& resource : *resources) {
+    const std::string& type = resource.at("resourceType").get_ref<const std::string&>();
+    const std::string& id = resource.at("id").get_ref<const std::string&>();
+    auto written = (*transaction)->Update(type, id, resource, /*allow_create=*/true);
+    if (!written) return base::Fail(written.error());
+  }
+  if (auto committed = (*transaction)->Commit(); !committed) return base::Fail(committed.error());
+  return resources->size();
+}
+
+std::string Tenant::BasePath() const { return "/" + config_.name + "/api/FHIR/R4"; }
+
+}  // namespace fhirbridge::sandbox

@@ -1,0 +1,44 @@
+#pragma once
+
+// A tenant: one simulated organisation with its configuration, build level and store.
+
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+#include "sandbox/build_level.h"
+#include "sandbox/resource_store.h"
+#include "sandbox/tenant_config.h"
+
+namespace fhirbridge::sandbox {
+
+class Tenant {
+ public:
+  // Opens the tenant's store and loads its baseline (when the store is empty, so a file-backed
+  // store keeps what clients wrote across restarts). `build_level` must outlive the tenant.
+  static base::Result<std::unique_ptr<Tenant>> Open(TenantConfig config,
+                                                    const BuildLevel& build_level);
+
+  const TenantConfig& config() const { return config_; }
+  const BuildLevel& build_level() const { return build_level_; }
+  ResourceStore& store() { return *store_; }
+  const IdGenerator& id_generator() const { return id_generator_; }
+
+  // Removes everything clients wrote and loads the baseline again, in one transaction: a client
+  // never sees a half-reset tenant. Returns the number of baseline resources loaded.
+  base::Result<std::size_t> ResetToBaseline();
+
+  // The FHIR base path: "/{name}/api/FHIR/R4".
+  std::string BasePath() const;
+
+ private:
+  Tenant(TenantConfig config, const BuildLevel& build_level, IdGenerator id_generator,
+         std::unique_ptr<ResourceStore> store);
+
+  TenantConfig config_;
+  const BuildLevel& build_level_;
+  IdGenerator id_generator_;
+  std::unique_ptr<ResourceStore> store_;
+};
+
+}  // namespace fhirbridge::sandbox
