@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages fhirbridge needs to build, test and benchmark, and the npm test
-# peers. Safe to run again: it installs only what is missing.
+# Installs the Debian packages fhirbridge needs to build, test and benchmark. Safe to run again:
+# it installs only what is missing, and does nothing at all when everything is present.
 set -euo pipefail
 
 readonly packages=(
@@ -18,17 +18,21 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
-
-if ((${#missing[@]} > 0)); then
-  echo "setup: installing ${missing[*]}"
-  sudo_cmd=()
-  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}"
+# Debian's nodejs leaves npm to a package of its own; NodeSource's nodejs includes it.
+if ! command -v npm >/dev/null 2>&1 && [[ ! " ${missing[*]} " =~ " nodejs " ]]; then
+  missing+=(npm)
 fi
 
-# npm ships with nodejs on some Debian images and separately on others.
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+as_root=()
+if [[ $(id -u) -ne 0 ]]; then as_root=(sudo); fi
+echo "setup: installing ${missing[*]}"
+"${as_root[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends \
+  "${missing[@]}"
 if ! command -v npm >/dev/null 2>&1; then
-  "${sudo_cmd[@]:-}" apt-get install -y -qq --no-install-recommends npm
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends npm
 fi

@@ -145,8 +145,8 @@ TEST_P(SandboxHttpTableTest, EveryCaseAnswersAsExpected) {
 
     http::ClientRequest request;
     request.method = request_spec.value("method", "GET");
-    request.url = sandbox.origin() + Substitute(request_spec.at("path").get<std::string>(),
-                                                variables);
+    request.url =
+        sandbox.origin() + Substitute(request_spec.at("path").get<std::string>(), variables);
     const json headers = request_spec.value("headers", json::object());
     for (const auto& [header, value] : headers.items()) {
       request.headers.push_back({header, Substitute(value.get<std::string>(), variables)});

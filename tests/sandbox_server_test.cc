@@ -175,8 +175,9 @@ TEST(SandboxServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   RawConnection connection(sandbox.server().port());
   ASSERT_TRUE(connection.connected());
   for (int i = 0; i < 3; ++i) {
-    connection.Send("GET /open-lab/api/FHIR/R4/Patient/e86izff4laD1mVsXVTNHrrl3 HTTP/1.1\r\n"
-                    "Host: localhost\r\n\r\n");
+    connection.Send(
+        "GET /open-lab/api/FHIR/R4/Patient/e86izff4laD1mVsXVTNHrrl3 HTTP/1.1\r\n"
+        "Host: localhost\r\n\r\n");
     const std::string response = connection.ReceiveOneResponse();
     EXPECT_TRUE(response.starts_with("HTTP/1.1 200")) << "request " << i << ": " << response;
   }
@@ -204,15 +205,15 @@ TEST(SandboxServerTest, LogsOneLinePerRequestWithoutPatientDataOrQueryValues) {
   const std::string secret_name = "Zyxwvutsrq";
   const std::string secret_identifier = "mrn-5551234";
 
-  auto created = client.Send(
-      {"POST",
-       sandbox.origin() + "/open-lab/api/FHIR/R4/Patient",
-       {{"Content-Type", "application/fhir+json"}, {"X-Request-Id", "log-test-1"}},
-       json{{"resourceType", "Patient"},
-            {"name", {{{"family", secret_name}}}},
-            {"identifier", {{{"value", secret_identifier}}}},
-            {"birthDate", "1961-07-14"}}
-           .dump()});
+  auto created =
+      client.Send({"POST",
+                   sandbox.origin() + "/open-lab/api/FHIR/R4/Patient",
+                   {{"Content-Type", "application/fhir+json"}, {"X-Request-Id", "log-test-1"}},
+                   json{{"resourceType", "Patient"},
+                        {"name", {{{"family", secret_name}}}},
+                        {"identifier", {{{"value", secret_identifier}}}},
+                        {"birthDate", "1961-07-14"}}
+                       .dump()});
   ASSERT_TRUE(created.has_value());
   ASSERT_EQ(created->status, 201);
   const std::string id = json::parse(created->body)["id"];
@@ -223,11 +224,11 @@ TEST(SandboxServerTest, LogsOneLinePerRequestWithoutPatientDataOrQueryValues) {
                               {{"Authorization", "Bearer secret-token-value"}},
                               {}});
   ASSERT_TRUE(history.has_value());
-  auto refused = client.Send({"GET",
-                              sandbox.origin() + "/open-lab/api/FHIR/R4/Patient/" + id +
-                                  "/_history?family=" + secret_name,
-                              {},
-                              {}});
+  auto refused = client.Send(
+      {"GET",
+       sandbox.origin() + "/open-lab/api/FHIR/R4/Patient/" + id + "/_history?family=" + secret_name,
+       {},
+       {}});
   ASSERT_TRUE(refused.has_value());
   EXPECT_EQ(refused->status, 400);
   auto malformed = client.Send({"POST",
@@ -240,9 +241,8 @@ TEST(SandboxServerTest, LogsOneLinePerRequestWithoutPatientDataOrQueryValues) {
       << "diagnostics must not echo the body";
 
   const std::string logs = sandbox.Logs();
-  for (const std::string& secret :
-       {secret_name, secret_identifier, std::string("1961-07-14"), std::string("secret-token"),
-        id}) {
+  for (const std::string& secret : {secret_name, secret_identifier, std::string("1961-07-14"),
+                                    std::string("secret-token"), id}) {
     EXPECT_EQ(logs.find(secret), std::string::npos) << "log leaked '" << secret << "'";
   }
 
@@ -266,13 +266,13 @@ TEST(SandboxServerTest, MetricsCountRequestsPerTenantRouteAndStatusClass) {
   SandboxTestServer sandbox;
   http::Client client;
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(client
-                    .Send({"GET",
-                           sandbox.origin() +
-                               "/alpine-health/api/FHIR/R4/Patient/e86izff4laD1mVsXVTNHrrl3",
-                           {},
-                           {}})
-                    .has_value());
+    ASSERT_TRUE(
+        client
+            .Send({"GET",
+                   sandbox.origin() + "/alpine-health/api/FHIR/R4/Patient/e86izff4laD1mVsXVTNHrrl3",
+                   {},
+                   {}})
+            .has_value());
   }
   ASSERT_TRUE(
       client.Send({"GET", sandbox.origin() + "/alpine-health/api/FHIR/R4/Patient/nope", {}, {}})
@@ -289,9 +289,9 @@ TEST(SandboxServerTest, MetricsCountRequestsPerTenantRouteAndStatusClass) {
     }
     return false;
   };
-  EXPECT_TRUE(has_line({"fhirbridge_sandbox_requests_total{", "tenant=\"alpine-health\"",
-                        "route=\"/{tenant}/api/FHIR/R4/{type}/{id}\"", "status_class=\"2xx\"",
-                        "} 3"}))
+  EXPECT_TRUE(
+      has_line({"fhirbridge_sandbox_requests_total{", "tenant=\"alpine-health\"",
+                "route=\"/{tenant}/api/FHIR/R4/{type}/{id}\"", "status_class=\"2xx\"", "} 3"}))
       << text;
   EXPECT_TRUE(has_line({"fhirbridge_sandbox_requests_total{", "tenant=\"alpine-health\"",
                         "status_class=\"4xx\"", "} 1"}));

@@ -37,13 +37,12 @@ bool Expect(std::string_view text, std::size_t& pos, char wanted) {
 
 std::string FormatInstant(SystemTime time) {
   const std::tm parts = BrokenDownUtc(time);
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          time.time_since_epoch()) %
-                      1000;
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()) % 1000;
   char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour,
-                parts.tm_min, parts.tm_sec, static_cast<int>(millis.count()));
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900,
+                parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec,
+                static_cast<int>(millis.count()));
   return buffer;
 }
 

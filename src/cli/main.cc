@@ -1,10 +1,11 @@
 // The fhirbridge command. Exceptions stop here: every subcommand returns an exit code and
 // reports failures as one clear message on standard error.
 
+#include <pthread.h>
+
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
-#include <pthread.h>
 
 #include "observe/log.h"
 #include "observe/metrics.h"
@@ -60,8 +61,8 @@ int RunSandboxServe(const SandboxServeOptions& options) {
   if (options.threads >= 0) config->server.threads = static_cast<unsigned>(options.threads);
 
   const sigset_t signals = BlockShutdownSignals();
-  auto server = sandbox::SandboxServer::Start(std::move(*config),
-                                              observe::MetricsRegistry::Global());
+  auto server =
+      sandbox::SandboxServer::Start(std::move(*config), observe::MetricsRegistry::Global());
   if (!server) {
     std::cerr << "fhirbridge: the sandbox did not start: " << server.error().ToString() << "\n";
     return kExitFailure;
@@ -71,8 +72,8 @@ int RunSandboxServe(const SandboxServeOptions& options) {
   std::cout << "fhirbridge sandbox is serving " << (*server)->config().tenants.size()
             << " tenants at " << origin << "\n";
   for (const auto& tenant : (*server)->config().tenants) {
-    std::cout << "  " << tenant.display_name << " (" << tenant.build_level << "): " << origin
-              << "/" << tenant.name << "/api/FHIR/R4/metadata\n";
+    std::cout << "  " << tenant.display_name << " (" << tenant.build_level << "): " << origin << "/"
+              << tenant.name << "/api/FHIR/R4/metadata\n";
   }
   std::cout << "  admin: " << origin << "/admin/tenants   metrics: " << origin
             << "/metrics\nPress Ctrl-C to stop.\n"
@@ -106,17 +107,17 @@ int RunSandboxCheck(const std::string& path) {
     std::cerr << config.error().ToString() << "\n";
     return kExitConfig;
   }
-  std::cout << (path.empty() ? "embedded configuration" : path) << ": "
-            << config->tenants.size() << " tenants, " << config->build_levels.size()
-            << " build levels, no problems found\n";
+  std::cout << (path.empty() ? "embedded configuration" : path) << ": " << config->tenants.size()
+            << " tenants, " << config->build_levels.size() << " build levels, no problems found\n";
   return kExitOk;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"fhirbridge: integrate one application with many Epic organisations, and test "
-               "against an Epic-like sandbox."};
+  CLI::App app{
+      "fhirbridge: integrate one application with many Epic organisations, and test "
+      "against an Epic-like sandbox."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "fhirbridge 0.1.0");
 
@@ -127,8 +128,9 @@ int main(int argc, char** argv) {
   SandboxServeOptions serve_options;
   CLI::App* serve = sandbox_command->add_subcommand(
       "serve", "Serve every tenant of the configuration until SIGINT or SIGTERM");
-  serve->add_option("--config", serve_options.config_path,
-                    "Tenant file (TOML); default: the configuration built into the binary")
+  serve
+      ->add_option("--config", serve_options.config_path,
+                   "Tenant file (TOML); default: the configuration built into the binary")
       ->check(CLI::ExistingFile);
   serve->add_option("--host", serve_options.host, "Address to listen on (overrides the file)");
   serve->add_option("--port", serve_options.port, "Port to listen on; 0 picks a free one")

@@ -49,8 +49,8 @@ base::Result<nlohmann::json> ParseResource(std::string_view text) {
   }
   const auto type = parsed->find("resourceType");
   if (type == parsed->end() || !type->is_string()) {
-    return base::Fail(base::ErrorCode::kInvalidResource,
-                      "The resource has no resourceType string.", "resourceType");
+    return base::Fail(base::ErrorCode::kInvalidResource, "The resource has no resourceType string.",
+                      "resourceType");
   }
   if (!IsR4ResourceType(type->get_ref<const std::string&>())) {
     return base::Fail(base::ErrorCode::kInvalidResource,

@@ -3,10 +3,9 @@
 // Reading FHIR JSON bodies with precise, PHI-free errors.
 
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "base/result.h"
 

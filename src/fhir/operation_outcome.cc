@@ -24,8 +24,7 @@ nlohmann::json OperationOutcomeFor(const base::Error& error) {
       {"severity", "error"},
       {"code", info.issue_code},
       {"details",
-       {{"coding", {{{"system", kErrorCodeSystem}, {"code", info.name}}}},
-        {"text", info.message}}},
+       {{"coding", {{{"system", kErrorCodeSystem}, {"code", info.name}}}}, {"text", info.message}}},
       {"diagnostics", error.diagnostic.empty() ? std::string(info.message) : error.diagnostic},
   };
   if (!error.location.empty()) issue["expression"] = {error.location};

@@ -3,10 +3,9 @@
 // OperationOutcome resources built from catalogue errors, so every non-2xx answer carries the
 // same code, issue type and diagnostic that the logs record.
 
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "base/error.h"
 

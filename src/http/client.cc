@@ -103,9 +103,9 @@ base::Result<ClientResponse> Client::Send(const ClientRequest& request) {
   const CURLcode code = curl_easy_perform(handle);
   curl_slist_free_all(headers);
   if (code != CURLE_OK) {
-    return base::Fail(base::ErrorCode::kIoFailure, request.method + " to " +
-                                                       OriginOf(request.url) + " failed: " +
-                                                       curl_easy_strerror(code) + ".");
+    return base::Fail(base::ErrorCode::kIoFailure, request.method + " to " + OriginOf(request.url) +
+                                                       " failed: " + curl_easy_strerror(code) +
+                                                       ".");
   }
   long status = 0;
   curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);

@@ -80,8 +80,7 @@ std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view que
     std::string value;
     // A malformed escape keeps the raw text, so the caller can still name the parameter.
     if (!PercentDecode(part.substr(0, equals), name, true)) name = part.substr(0, equals);
-    if (equals != std::string_view::npos &&
-        !PercentDecode(part.substr(equals + 1), value, true)) {
+    if (equals != std::string_view::npos && !PercentDecode(part.substr(equals + 1), value, true)) {
       value = part.substr(equals + 1);
     }
     parameters.emplace_back(std::move(name), std::move(value));

@@ -213,8 +213,7 @@ Server::~Server() {
   Wait();
 }
 
-base::Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
-                                                    Handler handler,
+base::Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler,
                                                     ErrorResponder error_responder) {
   auto impl = std::make_unique<Impl>();
   impl->shared->options = options;
@@ -260,7 +259,8 @@ void Server::Stop() {
       beast::error_code ignored;
       impl.acceptor.close(ignored);
       for (const auto& session : impl.LiveSessions()) session->CloseIfIdle();
-      impl.shutdown_deadline = std::chrono::steady_clock::now() + impl.shared->options.shutdown_grace;
+      impl.shutdown_deadline =
+          std::chrono::steady_clock::now() + impl.shared->options.shutdown_grace;
       impl.WatchShutdown();
     });
   });

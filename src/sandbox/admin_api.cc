@@ -51,8 +51,8 @@ AdminAnswer HandleAdminCall(TenantMap& tenants, const http::Request& request,
   const std::string& method = request.method;
   const auto not_allowed = [&](std::string route) {
     return Refuse(route, base::MakeError(ErrorCode::kMethodNotAllowed,
-                                         "Method " + method.substr(0, 16) +
-                                             " is not allowed on " + route + "."));
+                                         "Method " + method.substr(0, 16) + " is not allowed on " +
+                                             route + "."));
   };
 
   if (segments.size() == 1 && segments[0] == "tenants") {
@@ -71,25 +71,25 @@ AdminAnswer HandleAdminCall(TenantMap& tenants, const http::Request& request,
       per_tenant[name] = std::move(*counts);
     }
     return {JsonResponse({{"started_at", started_at}, {"tenants", std::move(per_tenant)}}),
-            "/admin/stats", {}, std::nullopt};
+            "/admin/stats",
+            {},
+            std::nullopt};
   }
 
   if ((segments.size() == 2 || segments.size() == 3) && segments[0] == "tenants") {
     const bool is_reset = segments.size() == 3 && segments[2] == "reset";
     if (segments.size() == 3 && !is_reset) {
-      return Refuse("/admin/{unknown}",
-                    base::MakeError(ErrorCode::kUnknownRoute,
-                                    "The only tenant action is reset: POST "
-                                    "/admin/tenants/{tenant}/reset."));
+      return Refuse("/admin/{unknown}", base::MakeError(ErrorCode::kUnknownRoute,
+                                                        "The only tenant action is reset: POST "
+                                                        "/admin/tenants/{tenant}/reset."));
     }
     const std::string route =
         is_reset ? "/admin/tenants/{tenant}/reset" : "/admin/tenants/{tenant}";
     const auto found = tenants.find(segments[1]);
     if (found == tenants.end()) {
-      return Refuse(route,
-                    base::MakeError(ErrorCode::kUnknownTenant,
-                                    "No tenant is called '" + segments[1].substr(0, 64) +
-                                        "'; GET /admin/tenants lists them."));
+      return Refuse(route, base::MakeError(ErrorCode::kUnknownTenant,
+                                           "No tenant is called '" + segments[1].substr(0, 64) +
+                                               "'; GET /admin/tenants lists them."));
     }
     Tenant& tenant = *found->second;
 

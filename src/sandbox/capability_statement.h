@@ -4,10 +4,9 @@
 // server's routes implement: a type or interaction appears only if both allow it, so the
 // statement can never promise what the server does not do.
 
+#include <nlohmann/json_fwd.hpp>
 #include <set>
 #include <string_view>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "sandbox/tenant.h"
 

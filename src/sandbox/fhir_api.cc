@@ -71,8 +71,8 @@ std::string HttpDateOf(const std::string& instant) {
 bool IsValidId(std::string_view id) {
   if (id.empty() || id.size() > kMaxIdLength) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
   });
 }
 
@@ -96,11 +96,10 @@ http::Response ResourceResponse(int status, const StoredVersion& stored, Prefer 
       break;
     case Prefer::kOperationOutcome:
       response.SetHeader("Content-Type", std::string(kFhirJson));
-      response.body =
-          fhir::OperationOutcomeWith(fhir::IssueSeverity::kInformation, "informational",
-                                     stored.type + "/" + stored.id + " is at version " +
-                                         std::to_string(stored.version) + ".")
-              .dump();
+      response.body = fhir::OperationOutcomeWith(fhir::IssueSeverity::kInformation, "informational",
+                                                 stored.type + "/" + stored.id + " is at version " +
+                                                     std::to_string(stored.version) + ".")
+                          .dump();
       break;
   }
   return response;
@@ -124,15 +123,15 @@ base::Status CheckSupported(const Tenant& tenant, std::string_view type, Interac
                     "') does not support " + std::string(type) + ".");
   }
   if (!ImplementedInteractions().contains(interaction)) {
-    return Fail(ErrorCode::kInteractionNotSupported,
-                "This server does not implement the '" + std::string(InteractionCode(interaction)) +
-                    "' interaction.");
+    return Fail(ErrorCode::kInteractionNotSupported, "This server does not implement the '" +
+                                                         std::string(InteractionCode(interaction)) +
+                                                         "' interaction.");
   }
   if (!level.Supports(type, interaction)) {
     return Fail(ErrorCode::kInteractionNotSupported,
                 "Tenant '" + tenant.config().name + "' (build level '" + level.name +
-                    "') does not support '" + std::string(InteractionCode(interaction)) +
-                    "' on " + std::string(type) + ".");
+                    "') does not support '" + std::string(InteractionCode(interaction)) + "' on " +
+                    std::string(type) + ".");
   }
   return {};
 }
@@ -284,8 +283,8 @@ base::Result<WriteResult> CreateIn(Transaction& transaction, std::string_view ty
 }
 
 base::Result<WriteResult> UpdateIn(Transaction& transaction, const Tenant& tenant,
-                                   std::string_view type, std::string_view id,
-                                   const json& resource, const std::string* if_match) {
+                                   std::string_view type, std::string_view id, const json& resource,
+                                   const std::string* if_match) {
   const auto body_id = resource.find("id");
   if (body_id == resource.end()) {
     return Fail(ErrorCode::kMissingId, "The body of an update needs an id equal to the URL's.",
@@ -385,8 +384,8 @@ base::Result<http::Response> Vread(const FhirCall& call, const std::string& type
   }
   if (auto ok = CheckId(id); !ok) return Fail(ok.error());
   std::int64_t version = 0;
-  const auto [end, error] = std::from_chars(
-      version_text.data(), version_text.data() + version_text.size(), version);
+  const auto [end, error] =
+      std::from_chars(version_text.data(), version_text.data() + version_text.size(), version);
   if (error != std::errc() || end != version_text.data() + version_text.size() || version < 1) {
     return Fail(ErrorCode::kVersionNotFound,
                 "Version ids on this server are whole numbers from 1; '" +
@@ -411,8 +410,8 @@ base::Result<http::Response> Create(const FhirCall& call, const std::string& typ
   if (!written) return Fail(written.error());
   if (auto committed = (*transaction)->Commit(); !committed) return Fail(committed.error());
 
-  http::Response response = ResourceResponse(written->status, written->stored,
-                                             ParsePrefer(call.request));
+  http::Response response =
+      ResourceResponse(written->status, written->stored, ParsePrefer(call.request));
   if (written->status == 201) {
     response.SetHeader("Location", LocationOf(call.base_url, written->stored));
   }
@@ -430,13 +429,13 @@ base::Result<http::Response> Update(const FhirCall& call, const std::string& typ
 
   auto transaction = call.tenant.store().Begin();
   if (!transaction) return Fail(transaction.error());
-  auto written =
-      UpdateIn(**transaction, call.tenant, type, id, *resource, call.request.FindHeader("if-match"));
+  auto written = UpdateIn(**transaction, call.tenant, type, id, *resource,
+                          call.request.FindHeader("if-match"));
   if (!written) return Fail(written.error());
   if (auto committed = (*transaction)->Commit(); !committed) return Fail(committed.error());
 
-  http::Response response = ResourceResponse(written->status, written->stored,
-                                             ParsePrefer(call.request));
+  http::Response response =
+      ResourceResponse(written->status, written->stored, ParsePrefer(call.request));
   if (written->status == 201) {
     response.SetHeader("Location", LocationOf(call.base_url, written->stored));
   }
@@ -462,9 +461,9 @@ base::Result<http::Response> Delete(const FhirCall& call, const std::string& typ
     response.status = 204;
     return response;
   }
-  return JsonResponse(200, fhir::OperationOutcomeWith(fhir::IssueSeverity::kInformation,
-                                                      "informational",
-                                                      "Deleted " + type + "/" + id + "."));
+  return JsonResponse(200,
+                      fhir::OperationOutcomeWith(fhir::IssueSeverity::kInformation, "informational",
+                                                 "Deleted " + type + "/" + id + "."));
 }
 
 json HistoryEntry(const std::string& base_url, const StoredVersion& version) {
@@ -472,7 +471,8 @@ json HistoryEntry(const std::string& base_url, const StoredVersion& version) {
   json entry = {{"fullUrl", base_url + "/" + url}};
   if (version.deleted) {
     entry["request"] = {{"method", "DELETE"}, {"url", url}};
-    entry["response"] = {{"status", "410 Gone"}, {"etag", WeakEtag(version.version)},
+    entry["response"] = {{"status", "410 Gone"},
+                         {"etag", WeakEtag(version.version)},
                          {"lastModified", version.last_updated}};
   } else {
     entry["resource"] = json::parse(version.json);
@@ -505,10 +505,10 @@ base::Result<http::Response> History(const FhirCall& call, std::optional<std::st
     } else if (name == "_format") {
       continue;
     } else {
-      return Fail(ErrorCode::kUnsupportedParameter,
-                  "History supports _count and _since; '" + name.substr(0, 64) +
-                      "' is not supported.",
-                  name.substr(0, 64));
+      return Fail(
+          ErrorCode::kUnsupportedParameter,
+          "History supports _count and _since; '" + name.substr(0, 64) + "' is not supported.",
+          name.substr(0, 64));
     }
   }
   query.type = std::move(type);
@@ -558,7 +558,8 @@ std::string EntryLocation(std::size_t index) {
 
 base::Result<EntryRequest> ParseEntry(const json& entry, std::size_t index) {
   const std::string where = EntryLocation(index);
-  if (!entry.is_object()) return Fail(ErrorCode::kInvalidBundle, "An entry must be an object.", where);
+  if (!entry.is_object())
+    return Fail(ErrorCode::kInvalidBundle, "An entry must be an object.", where);
   const auto request = entry.find("request");
   if (request == entry.end() || !request->is_object()) {
     return Fail(ErrorCode::kInvalidBundle, "The entry has no request.", where + ".request");
@@ -618,7 +619,8 @@ base::Result<EntryRequest> ParseEntry(const json& entry, std::size_t index) {
                     "' is not supported; use GET, POST, PUT or DELETE.",
                 where + ".request.method");
   }
-  if ((parsed.method == "POST") != parsed.id.empty() || (parsed.method == "POST" && !parsed.query.empty())) {
+  if ((parsed.method == "POST") != parsed.id.empty() ||
+      (parsed.method == "POST" && !parsed.query.empty())) {
     return Fail(ErrorCode::kInvalidBundle,
                 parsed.method == "POST" ? "A POST entry's url names only the type."
                                         : "A " + parsed.method + " entry's url needs an id.",
@@ -676,9 +678,8 @@ base::Result<json> ApplyEntry(const FhirCall& call, Transaction& transaction,
     if (auto ok = CheckId(entry.id); !ok) return Fail(ok.error());
   }
   if (entry.method == "POST") {
-    auto written =
-        CreateIn(transaction, entry.type, *entry.resource,
-                 entry.if_none_exist ? &*entry.if_none_exist : nullptr, id, call.tenant);
+    auto written = CreateIn(transaction, entry.type, *entry.resource,
+                            entry.if_none_exist ? &*entry.if_none_exist : nullptr, id, call.tenant);
     if (!written) return Fail(written.error());
     return ResponseOf(call, written->status, written->stored, prefer);
   }
@@ -689,8 +690,8 @@ base::Result<json> ApplyEntry(const FhirCall& call, Transaction& transaction,
     return ResponseOf(call, written->status, written->stored, prefer);
   }
   if (entry.method == "DELETE") {
-    if (auto deleted =
-            DeleteIn(transaction, entry.type, entry.id, entry.if_match ? &*entry.if_match : nullptr);
+    if (auto deleted = DeleteIn(transaction, entry.type, entry.id,
+                                entry.if_match ? &*entry.if_match : nullptr);
         !deleted) {
       return Fail(deleted.error());
     }
@@ -787,8 +788,8 @@ base::Result<http::Response> ProcessTransaction(const FhirCall& call, json& bund
     if (!response) {
       base::Error error = response.error();
       error.diagnostic = "The transaction was rolled back: entry " + std::to_string(i) + " (" +
-                         requests[i].method + " " + requests[i].type + ") failed: " +
-                         error.ToString();
+                         requests[i].method + " " + requests[i].type +
+                         ") failed: " + error.ToString();
       error.location = EntryLocation(i);
       return Fail(std::move(error));
     }
@@ -821,9 +822,9 @@ base::Result<http::Response> ProcessBatch(const FhirCall& call, json& bundle) {
       responses.push_back(FailedEntry(response.error()));
     }
   }
-  return JsonResponse(200, {{"resourceType", "Bundle"},
-                            {"type", "batch-response"},
-                            {"entry", std::move(responses)}});
+  return JsonResponse(
+      200,
+      {{"resourceType", "Bundle"}, {"type", "batch-response"}, {"entry", std::move(responses)}});
 }
 
 base::Result<http::Response> ProcessBundle(const FhirCall& call) {
@@ -866,9 +867,9 @@ Routed Route(const FhirCall& call) {
   const std::string& method = call.request.method;
   const bool get = method == "GET" || method == "HEAD";
   const auto method_not_allowed = [&](std::string_view route) {
-    return Routed{route, Fail(ErrorCode::kMethodNotAllowed,
-                              "Method " + method.substr(0, 16) + " is not allowed on " +
-                                  std::string(route) + ".")};
+    return Routed{route, Fail(ErrorCode::kMethodNotAllowed, "Method " + method.substr(0, 16) +
+                                                                " is not allowed on " +
+                                                                std::string(route) + ".")};
   };
 
   if (segments.empty()) {
@@ -940,9 +941,9 @@ Routed Route(const FhirCall& call) {
 
 const std::set<Interaction>& ImplementedInteractions() {
   static const std::set<Interaction> implemented = {
-      Interaction::kRead,           Interaction::kVread,       Interaction::kUpdate,
-      Interaction::kDelete,         Interaction::kHistoryInstance, Interaction::kHistoryType,
-      Interaction::kCreate,         Interaction::kTransaction, Interaction::kBatch,
+      Interaction::kRead,          Interaction::kVread,           Interaction::kUpdate,
+      Interaction::kDelete,        Interaction::kHistoryInstance, Interaction::kHistoryType,
+      Interaction::kCreate,        Interaction::kTransaction,     Interaction::kBatch,
       Interaction::kHistorySystem,
   };
   return implemented;

@@ -28,7 +28,7 @@ struct FhirCall {
 
 struct FhirAnswer {
   http::Response response;
-  std::string route;  // the route template matched, for logs and metrics
+  std::string route;                 // the route template matched, for logs and metrics
   std::optional<base::Error> error;  // set when the answer is a refusal
 };
 

@@ -20,8 +20,8 @@ constexpr std::size_t kMaxRequestIdLength = 128;
 bool IsSaneRequestId(std::string_view id) {
   if (id.empty() || id.size() > kMaxRequestIdLength) return false;
   for (const char c : id) {
-    const bool safe = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':';
+    const bool safe = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.' || c == ':';
     if (!safe) return false;
   }
   return true;
@@ -43,9 +43,8 @@ std::string NewRequestId() {
 bool IsSaneHost(std::string_view host) {
   if (host.empty() || host.size() > 255) return false;
   for (const char c : host) {
-    const bool safe = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                      (c >= '0' && c <= '9') || c == '-' || c == '.' || c == ':' || c == '[' ||
-                      c == ']';
+    const bool safe = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == ':' || c == '[' || c == ']';
     if (!safe) return false;
   }
   return true;
@@ -141,8 +140,7 @@ void SandboxServer::Wait() {
 http::Response SandboxServer::Handle(const http::Request& request) {
   const auto started = std::chrono::steady_clock::now();
   const std::string* client_request_id = request.FindHeader("x-request-id");
-  const std::string request_id = client_request_id != nullptr &&
-                                         IsSaneRequestId(*client_request_id)
+  const std::string request_id = client_request_id != nullptr && IsSaneRequestId(*client_request_id)
                                      ? *client_request_id
                                      : NewRequestId();
 
@@ -164,8 +162,8 @@ http::Response SandboxServer::Handle(const http::Request& request) {
     response.SetHeader("Content-Type", "text/plain; version=0.0.4");
     response.body = metrics_.RenderPrometheus();
   } else if (!segments.empty() && segments[0] == "admin") {
-    AdminAnswer answer = HandleAdminCall(tenants_, request,
-                                         std::span(segments).subspan(1), started_at_);
+    AdminAnswer answer =
+        HandleAdminCall(tenants_, request, std::span(segments).subspan(1), started_at_);
     response = std::move(answer.response);
     route = std::move(answer.route);
     tenant_name = std::move(answer.tenant);
@@ -175,16 +173,15 @@ http::Response SandboxServer::Handle(const http::Request& request) {
     const auto tenant = tenants_.find(segments[0]);
     if (tenant == tenants_.end()) {
       route = "/{tenant}/api/FHIR/R4";
-      error = base::MakeError(ErrorCode::kUnknownTenant,
-                              "No tenant is called '" + segments[0].substr(0, 64) +
-                                  "'; GET /admin/tenants lists them.");
+      error = base::MakeError(ErrorCode::kUnknownTenant, "No tenant is called '" +
+                                                             segments[0].substr(0, 64) +
+                                                             "'; GET /admin/tenants lists them.");
     } else {
       tenant_name = tenant->first;
       const std::string* host = request.FindHeader("host");
-      const std::string authority =
-          host != nullptr && IsSaneHost(*host)
-              ? *host
-              : config_.server.host + ":" + std::to_string(port());
+      const std::string authority = host != nullptr && IsSaneHost(*host)
+                                        ? *host
+                                        : config_.server.host + ":" + std::to_string(port());
       FhirCall call{*tenant->second, request, std::span(segments).subspan(4),
                     "http://" + authority + tenant->second->BasePath(), started_at_};
       FhirAnswer answer = HandleFhirCall(call);
@@ -206,8 +203,8 @@ http::Response SandboxServer::Handle(const http::Request& request) {
   const observe::Labels labels = {{"tenant", tenant_name.empty() ? "-" : tenant_name},
                                   {"route", route},
                                   {"status_class", std::string(StatusClass(response.status))}};
-  metrics_.GetCounter("fhirbridge_sandbox_requests_total", "Requests answered by the sandbox.",
-                      labels)
+  metrics_
+      .GetCounter("fhirbridge_sandbox_requests_total", "Requests answered by the sandbox.", labels)
       .Increment();
   metrics_
       .GetHistogram("fhirbridge_sandbox_request_duration_seconds",
