@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the interoperability tests: independent FHIR clients from npm against a real sandbox.
+# Needs Node 20 or newer and, on the first run or after package-lock.json changes, the npm
+# registry. FHIRBRIDGE_BINARY selects the server binary (default: build/debug/fhirbridge).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+# npm ci writes node_modules/.package-lock.json, so its age tells whether the installed
+# packages still match the committed lockfile.
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-audit --no-fund
+fi
+
+status=0
+node --test || status=$?
+exit "${status}"
