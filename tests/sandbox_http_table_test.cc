@@ -4,7 +4,8 @@
 //
 // Case keys:
 //   name                    what the case proves
-//   request.method/path     the request line; path is relative to the server's origin
+//   request.method/path     the request line; path is relative to the server's origin, or an
+//                           absolute URL (a captured link)
 //   request.headers         {"Name": "value"}
 //   request.body            a JSON value sent as the body, or request.raw_body, a string
 //   expect.status           the status code
@@ -145,8 +146,9 @@ TEST_P(SandboxHttpTableTest, EveryCaseAnswersAsExpected) {
 
     http::ClientRequest request;
     request.method = request_spec.value("method", "GET");
-    request.url =
-        sandbox.origin() + Substitute(request_spec.at("path").get<std::string>(), variables);
+    // A path may be an absolute URL captured from an earlier answer, such as a next link.
+    const std::string path = Substitute(request_spec.at("path").get<std::string>(), variables);
+    request.url = path.starts_with("http") ? path : sandbox.origin() + path;
     const json headers = request_spec.value("headers", json::object());
     for (const auto& [header, value] : headers.items()) {
       request.headers.push_back({header, Substitute(value.get<std::string>(), variables)});

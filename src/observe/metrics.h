@@ -55,8 +55,7 @@ class MetricsRegistry {
   // is recorded the first time a name is seen. Names follow Prometheus rules
   // ([a-zA-Z_:][a-zA-Z0-9_:]*); an invalid name is a programmer error.
   Counter& GetCounter(std::string_view name, std::string_view help, const Labels& labels = {});
-  Histogram& GetHistogram(std::string_view name, std::string_view help,
-                          const Labels& labels = {});
+  Histogram& GetHistogram(std::string_view name, std::string_view help, const Labels& labels = {});
 
   // Prometheus text exposition of every metric, sorted by name and labels.
   std::string RenderPrometheus() const;

@@ -252,8 +252,7 @@ struct WriteResult {
 // Creates `resource`, or with `if_none_exist` returns the one existing match (status 200).
 base::Result<WriteResult> CreateIn(Transaction& transaction, std::string_view type,
                                    const json& resource, const std::string* if_none_exist,
-                                   const std::optional<std::string>& assigned_id,
-                                   const Tenant& tenant) {
+                                   const std::optional<std::string>& assigned_id) {
   if (if_none_exist != nullptr) {
     auto conditions = ParseConditions(*if_none_exist, "If-None-Exist");
     if (!conditions) return Fail(conditions.error());
@@ -271,13 +270,7 @@ base::Result<WriteResult> CreateIn(Transaction& transaction, std::string_view ty
       return WriteResult{200, std::move(*existing)};
     }
   }
-  if (assigned_id) {
-    auto created = transaction.Update(type, *assigned_id, resource, /*allow_create=*/true);
-    if (!created) return Fail(created.error());
-    return WriteResult{201, std::move(created->stored)};
-  }
-  (void)tenant;
-  auto created = transaction.Create(type, resource);
+  auto created = transaction.Create(type, resource, assigned_id);
   if (!created) return Fail(created.error());
   return WriteResult{201, std::move(*created)};
 }
@@ -406,7 +399,7 @@ base::Result<http::Response> Create(const FhirCall& call, const std::string& typ
   auto transaction = call.tenant.store().Begin();
   if (!transaction) return Fail(transaction.error());
   auto written = CreateIn(**transaction, type, *resource, call.request.FindHeader("if-none-exist"),
-                          std::nullopt, call.tenant);
+                          std::nullopt);
   if (!written) return Fail(written.error());
   if (auto committed = (*transaction)->Commit(); !committed) return Fail(committed.error());
 
@@ -466,22 +459,20 @@ base::Result<http::Response> Delete(const FhirCall& call, const std::string& typ
                                                  "Deleted " + type + "/" + id + "."));
 }
 
+// One entry of a history Bundle: request records how the version was made (POST, PUT or
+// DELETE) and response what that interaction answered.
 json HistoryEntry(const std::string& base_url, const StoredVersion& version) {
   const std::string url = version.type + "/" + version.id;
   json entry = {{"fullUrl", base_url + "/" + url}};
-  if (version.deleted) {
-    entry["request"] = {{"method", "DELETE"}, {"url", url}};
-    entry["response"] = {{"status", "410 Gone"},
-                         {"etag", WeakEtag(version.version)},
-                         {"lastModified", version.last_updated}};
-  } else {
-    entry["resource"] = json::parse(version.json);
-    entry["request"] = {{"method", version.version == 1 ? "POST" : "PUT"},
-                        {"url", version.version == 1 ? version.type : url}};
-    entry["response"] = {{"status", version.version == 1 ? "201 Created" : "200 OK"},
-                         {"etag", WeakEtag(version.version)},
-                         {"lastModified", version.last_updated}};
-  }
+  if (!version.deleted) entry["resource"] = json::parse(version.json);
+  const bool created = version.method == "POST" || version.version == 1;
+  entry["request"] = {{"method", version.method},
+                      {"url", version.method == "POST" ? version.type : url}};
+  entry["response"] = {{"status", version.deleted ? "200 OK"
+                                  : created       ? "201 Created"
+                                                  : "200 OK"},
+                       {"etag", WeakEtag(version.version)},
+                       {"lastModified", version.last_updated}};
   return entry;
 }
 
@@ -502,38 +493,59 @@ base::Result<http::Response> History(const FhirCall& call, std::optional<std::st
                     "_since");
       }
       query.since = base::FormatInstant(*since);
+    } else if (name == "_cursor") {
+      std::int64_t before = 0;
+      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), before);
+      if (error != std::errc() || end != value.data() + value.size() || before < 1) {
+        return Fail(ErrorCode::kInvalidParameter,
+                    "_cursor must be copied unchanged from a next link.", "_cursor");
+      }
+      query.before_sequence = before;
     } else if (name == "_format") {
       continue;
     } else {
-      return Fail(
-          ErrorCode::kUnsupportedParameter,
-          "History supports _count and _since; '" + name.substr(0, 64) + "' is not supported.",
-          name.substr(0, 64));
+      return Fail(ErrorCode::kUnsupportedParameter,
+                  "History supports _count, _since and _cursor; '" + name.substr(0, 64) +
+                      "' is not supported.",
+                  name.substr(0, 64));
     }
   }
   query.type = std::move(type);
   query.id = std::move(id);
 
+  // One entry more than asked tells whether a next page exists.
+  const std::int64_t page_size = query.count;
+  query.count = page_size + 1;
   auto transaction = call.tenant.store().Begin();
   if (!transaction) return Fail(transaction.error());
   auto page = (*transaction)->History(query);
   if (!page) return Fail(page.error());
+  const bool has_more = static_cast<std::int64_t>(page->entries.size()) > page_size;
+  if (has_more) page->entries.pop_back();
 
   json entries = json::array();
   for (const StoredVersion& version : page->entries) {
     entries.push_back(HistoryEntry(call.base_url, version));
   }
-  std::string self = call.base_url;
-  if (query.type) self += "/" + *query.type;
-  if (query.id) self += "/" + *query.id;
-  self += "/_history";
+  std::string path = call.base_url;
+  if (query.type) path += "/" + *query.type;
+  if (query.id) path += "/" + *query.id;
+  path += "/_history";
+  std::string self = path;
   if (!call.request.query.empty()) self += "?" + call.request.query;
-  // Limitation: history answers with the newest _count versions and the total; it offers no
-  // next link yet, so a client needing older versions narrows the window with _since.
+  json links = {{{"relation", "self"}, {"url", self}}};
+  if (has_more && !page->entries.empty()) {
+    // The cursor is the write order of the last entry shown, so versions written while a client
+    // pages (which are newer) never shift the pages it has not read yet.
+    std::string next = path + "?_count=" + std::to_string(page_size);
+    if (query.since) next += "&_since=" + *query.since;
+    next += "&_cursor=" + std::to_string(page->entries.back().sequence);
+    links.push_back({{"relation", "next"}, {"url", next}});
+  }
   return JsonResponse(200, {{"resourceType", "Bundle"},
                             {"type", "history"},
                             {"total", page->total},
-                            {"link", {{{"relation", "self"}, {"url", self}}}},
+                            {"link", std::move(links)},
                             {"entry", std::move(entries)}});
 }
 
@@ -679,7 +691,7 @@ base::Result<json> ApplyEntry(const FhirCall& call, Transaction& transaction,
   }
   if (entry.method == "POST") {
     auto written = CreateIn(transaction, entry.type, *entry.resource,
-                            entry.if_none_exist ? &*entry.if_none_exist : nullptr, id, call.tenant);
+                            entry.if_none_exist ? &*entry.if_none_exist : nullptr, id);
     if (!written) return Fail(written.error());
     return ResponseOf(call, written->status, written->stored, prefer);
   }

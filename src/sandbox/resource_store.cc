@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS resource_versions (
   version INTEGER NOT NULL,
   last_updated TEXT NOT NULL,
   deleted INTEGER NOT NULL,
+  method TEXT NOT NULL,
   json TEXT NOT NULL,
   UNIQUE (type, id, version)
 );
@@ -86,21 +87,23 @@ constexpr int kQueryCount = static_cast<int>(Query::kLatestUpdate) + 1;
 
 // Statements that return versions list the columns in the order RowToVersion reads them.
 // History statements share one numbering so that one binding serves all of them: ?1 type,
-// ?2 id, ?3 since (NULL for none), ?4 limit; SQLite accepts numbers a statement does not use.
+// ?2 id, ?3 since (NULL for none), ?4 limit, ?5 the sequence number to page below (NULL for
+// the first page); SQLite accepts numbers a statement does not use.
 std::string_view SqlFor(Query query) {
   switch (query) {
     case Query::kReadCurrent:
-      return "SELECT v.type, v.id, v.version, v.last_updated, v.deleted, v.json "
+      return "SELECT v.type, v.id, v.version, v.last_updated, v.deleted, v.json, v.seq, v.method "
              "FROM resource_current AS c JOIN resource_versions AS v ON v.seq = c.seq "
              "WHERE c.type = ?1 AND c.id = ?2";
     case Query::kReadVersion:
-      return "SELECT type, id, version, last_updated, deleted, json "
+      return "SELECT type, id, version, last_updated, deleted, json, seq, method "
              "FROM resource_versions WHERE type = ?1 AND id = ?2 AND version = ?3";
     case Query::kCurrentState:
       return "SELECT version, deleted FROM resource_current WHERE type = ?1 AND id = ?2";
     case Query::kInsertVersion:
-      return "INSERT INTO resource_versions (type, id, version, last_updated, deleted, json) "
-             "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+      return "INSERT INTO resource_versions "
+             "(type, id, version, last_updated, deleted, json, method) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
     case Query::kUpsertCurrent:
       return "INSERT INTO resource_current (type, id, seq, version, deleted) "
              "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (type, id) DO UPDATE SET "
@@ -117,18 +120,18 @@ std::string_view SqlFor(Query query) {
       return "SELECT DISTINCT id FROM search_tokens "
              "WHERE type = ?1 AND param = ?2 AND value = ?3 ORDER BY id";
     case Query::kHistoryInstance:
-      return "SELECT type, id, version, last_updated, deleted, json "
+      return "SELECT type, id, version, last_updated, deleted, json, seq, method "
              "FROM resource_versions "
              "WHERE type = ?1 AND id = ?2 AND (?3 IS NULL OR last_updated >= ?3) "
-             "ORDER BY seq DESC LIMIT ?4";
+             "AND (?5 IS NULL OR seq < ?5) ORDER BY seq DESC LIMIT ?4";
     case Query::kHistoryType:
-      return "SELECT type, id, version, last_updated, deleted, json "
+      return "SELECT type, id, version, last_updated, deleted, json, seq, method "
              "FROM resource_versions WHERE type = ?1 AND (?3 IS NULL OR last_updated >= ?3) "
-             "ORDER BY seq DESC LIMIT ?4";
+             "AND (?5 IS NULL OR seq < ?5) ORDER BY seq DESC LIMIT ?4";
     case Query::kHistoryAll:
-      return "SELECT type, id, version, last_updated, deleted, json "
+      return "SELECT type, id, version, last_updated, deleted, json, seq, method "
              "FROM resource_versions WHERE (?3 IS NULL OR last_updated >= ?3) "
-             "ORDER BY seq DESC LIMIT ?4";
+             "AND (?5 IS NULL OR seq < ?5) ORDER BY seq DESC LIMIT ?4";
     case Query::kCountHistoryInstance:
       return "SELECT COUNT(*) FROM resource_versions "
              "WHERE type = ?1 AND id = ?2 AND (?3 IS NULL OR last_updated >= ?3)";
@@ -171,7 +174,7 @@ base::Status Bind(store::Statement& statement, std::initializer_list<Parameter> 
   return {};
 }
 
-// Reads a row laid out as "type, id, version, last_updated, deleted, json".
+// Reads a row laid out as "type, id, version, last_updated, deleted, json, seq, method".
 StoredVersion RowToVersion(const store::Statement& statement) {
   StoredVersion stored;
   stored.type = statement.ColumnText(0);
@@ -180,6 +183,8 @@ StoredVersion RowToVersion(const store::Statement& statement) {
   stored.last_updated = statement.ColumnText(3);
   stored.deleted = statement.ColumnInt64(4) != 0;
   stored.json = statement.ColumnText(5);
+  stored.sequence = statement.ColumnInt64(6);
+  stored.method = statement.ColumnText(7);
   return stored;
 }
 
@@ -249,8 +254,10 @@ struct ResourceStore::Impl {
   base::Result<StoredVersion> ReadVersion(std::string_view type, std::string_view id,
                                           std::int64_t version);
   base::Result<StoredVersion> WriteVersion(std::string_view type, std::string_view id,
-                                           std::int64_t version, const Json* resource);
-  base::Result<StoredVersion> Create(std::string_view type, const Json& resource);
+                                           std::int64_t version, const Json* resource,
+                                           std::string_view method);
+  base::Result<StoredVersion> Create(std::string_view type, const Json& resource,
+                                     const std::optional<std::string>& id);
   base::Result<WriteOutcome> Update(std::string_view type, std::string_view id,
                                     const Json& resource, bool allow_create,
                                     std::optional<std::int64_t> expected_version);
@@ -359,7 +366,8 @@ base::Result<StoredVersion> ResourceStore::Impl::ReadVersion(std::string_view ty
 base::Result<StoredVersion> ResourceStore::Impl::WriteVersion(std::string_view type,
                                                               std::string_view id,
                                                               std::int64_t version,
-                                                              const Json* resource) {
+                                                              const Json* resource,
+                                                              std::string_view method) {
   // Limitation: a storage failure part-way leaves this version half written inside the
   // enclosing transaction; callers abandon the transaction on any error, which rolls it back.
   StoredVersion stored;
@@ -368,6 +376,7 @@ base::Result<StoredVersion> ResourceStore::Impl::WriteVersion(std::string_view t
   stored.version = version;
   stored.last_updated = NextInstant();
   stored.deleted = resource == nullptr;
+  stored.method = method;
 
   // The stored body carries the id and meta the store assigned; other meta fields (profile,
   // security, tag) are the client's and are kept.
@@ -392,12 +401,13 @@ base::Result<StoredVersion> ResourceStore::Impl::WriteVersion(std::string_view t
   {
     store::StatementScope insert(Get(Query::kInsertVersion));
     if (auto bound = Bind(*insert, {type, id, version, stored.last_updated,
-                                    std::int64_t{stored.deleted ? 1 : 0}, stored.json});
+                                    std::int64_t{stored.deleted ? 1 : 0}, stored.json, method});
         !bound) {
       return base::Fail(bound.error());
     }
     if (auto ran = insert->Run(); !ran) return base::Fail(ran.error());
     seq = database.LastInsertRowId();
+    stored.sequence = seq;
   }
   {
     store::StatementScope upsert(Get(Query::kUpsertCurrent));
@@ -425,10 +435,20 @@ base::Result<StoredVersion> ResourceStore::Impl::WriteVersion(std::string_view t
   return stored;
 }
 
-base::Result<StoredVersion> ResourceStore::Impl::Create(std::string_view type,
-                                                        const Json& resource) {
+base::Result<StoredVersion> ResourceStore::Impl::Create(
+    std::string_view type, const Json& resource, const std::optional<std::string>& given_id) {
   if (auto checked = CheckResourceBody(type, resource); !checked) {
     return base::Fail(checked.error());
+  }
+  if (given_id.has_value()) {
+    const auto current = LookUpCurrent(type, *given_id);
+    if (!current) return base::Fail(current.error());
+    if (current->has_value()) {
+      return base::Fail(
+          ErrorCode::kVersionConflict,
+          Reference(type, *given_id) + " already exists; a create cannot reuse its id");
+    }
+    return WriteVersion(type, *given_id, 1, &resource, "POST");
   }
 
   for (int attempt = 0; attempt < kMaxIdAttempts; ++attempt) {
@@ -436,7 +456,7 @@ base::Result<StoredVersion> ResourceStore::Impl::Create(std::string_view type,
     if (id.empty()) return base::Fail(ErrorCode::kInternal, "the id generator returned no id");
     const auto current = LookUpCurrent(type, id);
     if (!current) return base::Fail(current.error());
-    if (!current->has_value()) return WriteVersion(type, id, 1, &resource);
+    if (!current->has_value()) return WriteVersion(type, id, 1, &resource, "POST");
   }
   return base::Fail(ErrorCode::kInternal, "the id generator returned ids already used by " +
                                               std::string(type) + " " +
@@ -477,7 +497,7 @@ base::Result<WriteOutcome> ResourceStore::Impl::Update(
 
   // Version numbers continue across a delete so that every version stays readable.
   const std::int64_t version = current->has_value() ? (*current)->version + 1 : 1;
-  auto stored = WriteVersion(type, id, version, &resource);
+  auto stored = WriteVersion(type, id, version, &resource, "PUT");
   if (!stored) return base::Fail(stored.error());
   return WriteOutcome{std::move(*stored), !exists};
 }
@@ -490,7 +510,7 @@ base::Status ResourceStore::Impl::Delete(std::string_view type, std::string_view
   }
   if ((*current)->deleted) return {};
 
-  auto stored = WriteVersion(type, id, (*current)->version + 1, nullptr);
+  auto stored = WriteVersion(type, id, (*current)->version + 1, nullptr, "DELETE");
   if (!stored) return base::Fail(stored.error());
   return {};
 }
@@ -537,6 +557,8 @@ base::Result<HistoryPage> ResourceStore::Impl::History(const HistoryQuery& query
   const Parameter type = OptionalText(query.type);
   const Parameter id = OptionalText(query.id);
   const Parameter since = OptionalText(query.since);
+  const Parameter before =
+      query.before_sequence.has_value() ? Parameter(*query.before_sequence) : Parameter(nullptr);
 
   HistoryPage page;
   {
@@ -550,7 +572,7 @@ base::Result<HistoryPage> ResourceStore::Impl::History(const HistoryQuery& query
   // A negative limit means "no limit" to SQLite; the contract's count is an upper bound.
   const std::int64_t limit = std::max<std::int64_t>(query.count, 0);
   store::StatementScope entries(Get(page_query));
-  if (auto bound = Bind(*entries, {type, id, since, limit}); !bound) {
+  if (auto bound = Bind(*entries, {type, id, since, limit, before}); !bound) {
     return base::Fail(bound.error());
   }
   for (;;) {
@@ -617,10 +639,11 @@ base::Result<StoredVersion> Transaction::ReadVersion(std::string_view type, std:
 }
 
 base::Result<StoredVersion> Transaction::Create(std::string_view type,
-                                                const nlohmann::json& resource) {
+                                                const nlohmann::json& resource,
+                                                const std::optional<std::string>& id) {
   auto impl = state_->Connection();
   if (!impl) return base::Fail(impl.error());
-  return (*impl)->Create(type, resource);
+  return (*impl)->Create(type, resource, id);
 }
 
 base::Result<WriteOutcome> Transaction::Update(std::string_view type, std::string_view id,

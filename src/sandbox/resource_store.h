@@ -32,7 +32,9 @@ struct StoredVersion {
   std::int64_t version = 0;
   std::string last_updated;  // FHIR instant, UTC with milliseconds
   bool deleted = false;
-  std::string json;  // the resource with id and meta filled in; empty for a delete
+  std::string json;           // the resource with id and meta filled in; empty for a delete
+  std::string method;         // how this version was made: "POST", "PUT" or "DELETE"
+  std::int64_t sequence = 0;  // store-wide write order; later writes have larger numbers
 };
 
 struct WriteOutcome {
@@ -52,6 +54,9 @@ struct HistoryQuery {
   std::optional<std::string> id;     // needs type
   std::optional<std::string> since;  // FHIR instant; only versions updated at or after it
   std::int64_t count = 100;          // at most this many entries, newest first
+  // Only versions written before this sequence number: the cursor of the next page is the
+  // sequence of the last entry of the page before.
+  std::optional<std::int64_t> before_sequence;
 };
 
 struct HistoryPage {
@@ -77,9 +82,11 @@ class Transaction {
   base::Result<StoredVersion> ReadVersion(std::string_view type, std::string_view id,
                                           std::int64_t version);
 
-  // Stores `resource` (a JSON object whose resourceType is `type`) under a new id. Any id or
-  // meta.versionId/lastUpdated in the input is replaced.
-  base::Result<StoredVersion> Create(std::string_view type, const nlohmann::json& resource);
+  // Stores `resource` (a JSON object whose resourceType is `type`) under a new id: `id` when
+  // given (kVersionConflict if a resource of that type already has it), else one from the id
+  // generator. Any id or meta.versionId/lastUpdated in the input is replaced.
+  base::Result<StoredVersion> Create(std::string_view type, const nlohmann::json& resource,
+                                     const std::optional<std::string>& id = std::nullopt);
 
   // Stores a new version of `type/id`. If `expected_version` is set and differs from the
   // current version, fails with kVersionConflict. If the resource does not exist (or is

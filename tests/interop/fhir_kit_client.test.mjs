@@ -126,7 +126,8 @@ test('update with the current If-Match succeeds and a stale If-Match is rejected
 test('conditional create answers 201 first, then 200 with the same resource and creates nothing',
   async () => {
     const value = randomUUID();
-    const options = { headers: { 'If-None-Exist': `identifier=${TEST_IDENTIFIER_SYSTEM}|${value}` } };
+    const condition = `identifier=${TEST_IDENTIFIER_SYSTEM}|${value}`;
+    const options = { headers: { 'If-None-Exist': condition } };
     const body = patientNamed('Conditional', {
       identifier: [{ system: TEST_IDENTIFIER_SYSTEM, value }],
     });

@@ -8,7 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 # npm ci writes node_modules/.package-lock.json, so its age tells whether the installed
 # packages still match the committed lockfile.
-if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+installed_lockfile=node_modules/.package-lock.json
+if [[ ! -f "${installed_lockfile}" || package-lock.json -nt "${installed_lockfile}" ]]; then
   npm ci --no-audit --no-fund
 fi
 

@@ -10,7 +10,8 @@ const REPOSITORY_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '
 const DEFAULT_BINARY = resolve(REPOSITORY_ROOT, 'build', 'debug', 'fhirbridge');
 const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
-const SERVING_LINE = /^fhirbridge sandbox is serving \d+ tenants at (http:\/\/127\.0\.0\.1:(\d+))\s*$/m;
+const SERVING_LINE =
+  /^fhirbridge sandbox is serving \d+ tenants at (http:\/\/127\.0\.0\.1:(\d+))\s*$/m;
 const STOPPED_LINE = 'fhirbridge sandbox stopped.';
 
 // The binary under test: FHIRBRIDGE_BINARY when set, otherwise the debug build of this checkout.
