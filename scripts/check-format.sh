@@ -14,7 +14,7 @@ if [[ "${1:-}" == "--fix" ]]; then
   exit 0
 fi
 if ! clang-format --dry-run --Werror "${files[@]}" 2>/tmp/fhirbridge-format.$$; then
-  grep -o '^[^:]*:[0-9]*' /tmp/fhirbridge-format.$$ | sort -u | head -n 40
+  grep -oE '^[^ :]+\.(h|cc):[0-9]+' /tmp/fhirbridge-format.$$ | sort -u | head -n 40
   rm -f /tmp/fhirbridge-format.$$
   echo "Formatting drift: run scripts/check-format.sh --fix" >&2
   exit 1

@@ -61,12 +61,12 @@ TEST(SandboxHostileInputTest, RandomBodiesOnEveryWriteRouteNeverCrashOrAnswer500
   ASSERT_FALSE(sandbox.origin().empty());
   std::mt19937 random(20261203);
 
-  const std::string valid_patient =
-      json{{"resourceType", "Patient"},
-           {"id", "e86izff4laD1mVsXVTNHrrl3"},
-           {"identifier", {{{"system", "urn:example:mrn"}, {"value", "hostile"}}}},
-           {"name", {{{"family", "Example"}}}}}
-          .dump();
+  const std::string valid_patient = json{
+      {"resourceType", "Patient"},
+      {"id", "e86izff4laD1mVsXVTNHrrl3"},
+      {"identifier", {{{"system", "urn:example:mrn"}, {"value", "hostile"}}}},
+      {"name",
+       {{{"family", "Example"}}}}}.dump();
   const std::string valid_bundle =
       json{{"resourceType", "Bundle"},
            {"type", "transaction"},
@@ -74,8 +74,8 @@ TEST(SandboxHostileInputTest, RandomBodiesOnEveryWriteRouteNeverCrashOrAnswer500
             {{{"fullUrl", "urn:uuid:1"},
               {"resource", {{"resourceType", "Patient"}}},
               {"request", {{"method", "POST"}, {"url", "Patient"}}}},
-             {{"resource", {{"resourceType", "Observation"},
-                            {"subject", {{"reference", "urn:uuid:1"}}}}},
+             {{"resource",
+               {{"resourceType", "Observation"}, {"subject", {{"reference", "urn:uuid:1"}}}}},
               {"request", {{"method", "POST"}, {"url", "Observation"}}}}}}}
           .dump();
 
@@ -104,12 +104,12 @@ TEST(SandboxHostileInputTest, RandomPathsQueriesAndHeadersNeverCrashOrAnswer500)
   ASSERT_FALSE(sandbox.origin().empty());
   std::mt19937 random(7);
   const std::vector<std::string> pieces = {
-      "open-lab", "alpine-health", "api",      "FHIR", "R4",   "Patient", "_history",
-      "1",        "%2F",           "%",        "..",   "",     "metadata", "admin",
-      "tenants",  "reset",         "Bundle",   "%00",  "x",    "Observation"};
+      "open-lab", "alpine-health", "api",    "FHIR", "R4", "Patient",    "_history",
+      "1",        "%2F",           "%",      "..",   "",   "metadata",   "admin",
+      "tenants",  "reset",         "Bundle", "%00",  "x",  "Observation"};
   const std::vector<std::string> methods = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"};
   const std::vector<std::string> header_names = {"if-match", "if-none-exist", "if-none-match",
-                                                 "prefer", "x-request-id", "host"};
+                                                 "prefer",   "x-request-id",  "host"};
 
   for (int round = 0; round < 3000; ++round) {
     http::Request request;

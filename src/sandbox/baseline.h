@@ -3,10 +3,9 @@
 // The baseline: named example data a tenant is loaded with at start and on reset. Baselines are
 // folders of FHIR JSON under data/sandbox/baseline/ in the repository, compiled into the binary.
 
+#include <nlohmann/json_fwd.hpp>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "base/result.h"
 

@@ -35,7 +35,7 @@ struct TenantConfig {
   std::string display_name;  // the simulated organisation's name
   std::string build_level;   // key into SandboxConfig::build_levels
   IdStyle id_style = IdStyle::kEpic;
-  std::size_t id_length = 24;     // ignored for kUuid and kSequential
+  std::size_t id_length = 24;        // ignored for kUuid and kSequential
   std::string storage = ":memory:";  // SQLite path, or ":memory:"
   std::string baseline = "default";  // folder under sandbox/baseline/ loaded at start and reset
 };

@@ -157,6 +157,9 @@ struct BadInput {
   std::string_view fragment;
 };
 
+// Names the case in test output instead of dumping its bytes.
+void PrintTo(const BadInput& input, std::ostream* out) { *out << input.name; }
+
 // Every case is kMinimal with one mistake; `line` is where the message must point.
 std::vector<BadInput> BadInputs() {
   const std::string minimal(kMinimal);
