@@ -39,7 +39,8 @@ double BucketMidpoint(std::size_t index) {
   return kBucketBase * std::pow(kBucketGrowth, static_cast<double>(index) + 0.5);
 }
 
-bool IsValidMetricName(std::string_view name) {
+// Used only by assertions, which release builds compile out.
+[[maybe_unused]] bool IsValidMetricName(std::string_view name) {
   if (name.empty()) return false;
   const auto is_start = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
@@ -48,7 +49,7 @@ bool IsValidMetricName(std::string_view name) {
   return is_start(name.front()) && std::ranges::all_of(name.substr(1), is_rest);
 }
 
-bool IsValidLabelName(std::string_view name) {
+[[maybe_unused]] bool IsValidLabelName(std::string_view name) {
   if (name.empty()) return false;
   const auto is_start = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';

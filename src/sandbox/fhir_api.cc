@@ -389,17 +389,13 @@ base::Result<http::Response> Vread(const FhirCall& call, const std::string& type
   return ResourceResponse(200, *stored, Prefer::kRepresentation);
 }
 
-base::Result<http::Response> Create(const FhirCall& call, const std::string& type) {
-  if (auto ok = CheckSupported(call.tenant, type, Interaction::kCreate); !ok) {
-    return Fail(ok.error());
-  }
-  auto resource = ParseBodyOfType(call.request, type);
-  if (!resource) return Fail(resource.error());
-
+// Runs `write` in a store transaction, commits it, and answers with the version written (with
+// Location when the write created the resource).
+template <typename Write>
+base::Result<http::Response> AnswerWrite(const FhirCall& call, Write write) {
   auto transaction = call.tenant.store().Begin();
   if (!transaction) return Fail(transaction.error());
-  auto written = CreateIn(**transaction, type, *resource, call.request.FindHeader("if-none-exist"),
-                          std::nullopt);
+  base::Result<WriteResult> written = write(**transaction);
   if (!written) return Fail(written.error());
   if (auto committed = (*transaction)->Commit(); !committed) return Fail(committed.error());
 
@@ -411,6 +407,19 @@ base::Result<http::Response> Create(const FhirCall& call, const std::string& typ
   return response;
 }
 
+base::Result<http::Response> Create(const FhirCall& call, const std::string& type) {
+  if (auto ok = CheckSupported(call.tenant, type, Interaction::kCreate); !ok) {
+    return Fail(ok.error());
+  }
+  auto resource = ParseBodyOfType(call.request, type);
+  if (!resource) return Fail(resource.error());
+
+  return AnswerWrite(call, [&](Transaction& transaction) {
+    return CreateIn(transaction, type, *resource, call.request.FindHeader("if-none-exist"),
+                    std::nullopt);
+  });
+}
+
 base::Result<http::Response> Update(const FhirCall& call, const std::string& type,
                                     const std::string& id) {
   if (auto ok = CheckSupported(call.tenant, type, Interaction::kUpdate); !ok) {
@@ -420,19 +429,10 @@ base::Result<http::Response> Update(const FhirCall& call, const std::string& typ
   auto resource = ParseBodyOfType(call.request, type);
   if (!resource) return Fail(resource.error());
 
-  auto transaction = call.tenant.store().Begin();
-  if (!transaction) return Fail(transaction.error());
-  auto written = UpdateIn(**transaction, call.tenant, type, id, *resource,
-                          call.request.FindHeader("if-match"));
-  if (!written) return Fail(written.error());
-  if (auto committed = (*transaction)->Commit(); !committed) return Fail(committed.error());
-
-  http::Response response =
-      ResourceResponse(written->status, written->stored, ParsePrefer(call.request));
-  if (written->status == 201) {
-    response.SetHeader("Location", LocationOf(call.base_url, written->stored));
-  }
-  return response;
+  return AnswerWrite(call, [&](Transaction& transaction) {
+    return UpdateIn(transaction, call.tenant, type, id, *resource,
+                    call.request.FindHeader("if-match"));
+  });
 }
 
 base::Result<http::Response> Delete(const FhirCall& call, const std::string& type,
