@@ -25,11 +25,11 @@ std::string Position(std::string_view text, std::size_t offset) {
 
 }  // namespace
 
-base::Result<nlohmann::json> ParseJson(std::string_view text) {
+base::Result<Json> ParseJson(std::string_view text) {
   if (text.empty()) return base::Fail(base::ErrorCode::kInvalidJson, "The request body is empty.");
   try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& error) {
+    return Json::parse(text);
+  } catch (const Json::parse_error& error) {
     // The library's own message quotes the bytes it read last; only the position is reported.
     // nlohmann's byte counter is one past the offending byte.
     const std::size_t offset = error.byte > 0 ? error.byte - 1 : 0;
@@ -40,7 +40,7 @@ base::Result<nlohmann::json> ParseJson(std::string_view text) {
   }
 }
 
-base::Result<nlohmann::json> ParseResource(std::string_view text) {
+base::Result<Json> ParseResource(std::string_view text) {
   auto parsed = ParseJson(text);
   if (!parsed) return parsed;
   if (!parsed->is_object()) {
@@ -64,7 +64,7 @@ base::Result<nlohmann::json> ParseResource(std::string_view text) {
   return parsed;
 }
 
-int ReplaceReferences(nlohmann::json& resource,
+int ReplaceReferences(Json& resource,
                       const std::map<std::string, std::string, std::less<>>& replacements) {
   int replaced = 0;
   if (resource.is_object()) {

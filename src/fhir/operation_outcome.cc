@@ -18,9 +18,9 @@ std::string_view IssueSeverityCode(IssueSeverity severity) {
   return "error";
 }
 
-nlohmann::json OperationOutcomeFor(const base::Error& error) {
+Json OperationOutcomeFor(const base::Error& error) {
   const base::ErrorInfo& info = error.info();
-  nlohmann::json issue = {
+  Json issue = {
       {"severity", "error"},
       {"code", info.issue_code},
       {"details",
@@ -31,11 +31,11 @@ nlohmann::json OperationOutcomeFor(const base::Error& error) {
   return {{"resourceType", "OperationOutcome"}, {"issue", {issue}}};
 }
 
-nlohmann::json OperationOutcomeWith(IssueSeverity severity, std::string_view issue_code,
-                                    std::string_view diagnostics) {
-  nlohmann::json issue = {{"severity", IssueSeverityCode(severity)},
-                          {"code", issue_code},
-                          {"diagnostics", diagnostics}};
+Json OperationOutcomeWith(IssueSeverity severity, std::string_view issue_code,
+                          std::string_view diagnostics) {
+  Json issue = {{"severity", IssueSeverityCode(severity)},
+                {"code", issue_code},
+                {"diagnostics", diagnostics}};
   return {{"resourceType", "OperationOutcome"}, {"issue", {issue}}};
 }
 

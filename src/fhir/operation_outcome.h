@@ -3,11 +3,11 @@
 // OperationOutcome resources built from catalogue errors, so every non-2xx answer carries the
 // same code, issue type and diagnostic that the logs record.
 
-#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 
 #include "base/error.h"
+#include "fhir/json_value.h"
 
 namespace fhirbridge::fhir {
 
@@ -18,11 +18,11 @@ std::string_view IssueSeverityCode(IssueSeverity severity);
 // An OperationOutcome with one issue describing `error`: severity error, the catalogue's issue
 // code, details.coding with the catalogue name (system kErrorCodeSystem), the diagnostic and,
 // when set, the location as an expression.
-nlohmann::json OperationOutcomeFor(const base::Error& error);
+Json OperationOutcomeFor(const base::Error& error);
 
 // An OperationOutcome with a single issue of the given severity, FHIR issue code and text.
-nlohmann::json OperationOutcomeWith(IssueSeverity severity, std::string_view issue_code,
-                                    std::string_view diagnostics);
+Json OperationOutcomeWith(IssueSeverity severity, std::string_view issue_code,
+                          std::string_view diagnostics);
 
 // The code system of fhirbridge's own error codes in OperationOutcome.issue.details.
 inline constexpr std::string_view kErrorCodeSystem = "urn:fhirbridge:error-code";

@@ -8,7 +8,7 @@ namespace fhirbridge::sandbox {
 namespace {
 
 using base::ErrorCode;
-using nlohmann::json;
+using json = fhir::Json;
 
 http::Response JsonResponse(const json& body) {
   http::Response response;

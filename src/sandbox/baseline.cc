@@ -26,9 +26,9 @@ base::Error Invalid(std::string_view file, std::string_view what) {
 }
 
 // Checks one resource and appends it; `where` names it in messages ("" or " entry 3").
-base::Status AddResource(std::string_view file, const std::string& where, nlohmann::json resource,
+base::Status AddResource(std::string_view file, const std::string& where, fhir::Json resource,
                          std::map<std::string, std::string, std::less<>>& seen,
-                         std::vector<nlohmann::json>& resources) {
+                         std::vector<fhir::Json>& resources) {
   if (!resource.is_object()) return base::Fail(Invalid(file, where + "is not a JSON object"));
 
   const auto type = resource.find("resourceType");
@@ -57,11 +57,11 @@ base::Status AddResource(std::string_view file, const std::string& where, nlohma
 
 base::Status AddFile(std::string_view file, std::string_view text,
                      std::map<std::string, std::string, std::less<>>& seen,
-                     std::vector<nlohmann::json>& resources) {
-  nlohmann::json document;
+                     std::vector<fhir::Json>& resources) {
+  fhir::Json document;
   try {
-    document = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& error) {
+    document = fhir::Json::parse(text);
+  } catch (const fhir::Json::parse_error& error) {
     // nlohmann reports the line and column only through its exception's message.
     return base::Fail(Invalid(file, std::string("not valid JSON: ") + error.what()));
   }
@@ -90,7 +90,7 @@ base::Status AddFile(std::string_view file, std::string_view text,
 
 }  // namespace
 
-base::Result<std::vector<nlohmann::json>> LoadBaseline(std::string_view name) {
+base::Result<std::vector<fhir::Json>> LoadBaseline(std::string_view name) {
   // Names are folder names; a '/' would reach into another baseline's subfolder.
   if (name.empty() || name.find('/') != std::string_view::npos) {
     return base::Fail(base::ErrorCode::kConfigNotFound,
@@ -99,7 +99,7 @@ base::Result<std::vector<nlohmann::json>> LoadBaseline(std::string_view name) {
   const std::string prefix = std::string(kBaselinePrefix) + std::string(name) + "/";
 
   // EmbeddedFiles is a sorted map, so the files come out sorted by name.
-  std::vector<nlohmann::json> resources;
+  std::vector<fhir::Json> resources;
   std::map<std::string, std::string, std::less<>> seen;
   bool found = false;
   const auto& files = base::EmbeddedFiles();

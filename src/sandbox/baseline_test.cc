@@ -16,14 +16,14 @@ namespace {
 
 constexpr std::string_view kMrnSystem = "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.0";
 
-std::vector<nlohmann::json> DefaultBaseline() {
+std::vector<fhir::Json> DefaultBaseline() {
   auto baseline = LoadBaseline("default");
   EXPECT_TRUE(baseline.has_value()) << baseline.error().diagnostic;
-  return baseline.value_or(std::vector<nlohmann::json>{});
+  return baseline.value_or(std::vector<fhir::Json>{});
 }
 
 // Every "reference" string anywhere in `node`.
-void CollectReferences(const nlohmann::json& node, std::vector<std::string>& references) {
+void CollectReferences(const fhir::Json& node, std::vector<std::string>& references) {
   if (node.is_object()) {
     for (const auto& [key, value] : node.items()) {
       if (key == "reference" && value.is_string()) {

@@ -4,14 +4,13 @@
 
 namespace fhirbridge::sandbox {
 
-nlohmann::json BuildCapabilityStatement(const Tenant& tenant,
-                                        const std::set<Interaction>& implemented,
-                                        std::string_view base_url, std::string_view date) {
+fhir::Json BuildCapabilityStatement(const Tenant& tenant, const std::set<Interaction>& implemented,
+                                    std::string_view base_url, std::string_view date) {
   const BuildLevel& level = tenant.build_level();
 
-  nlohmann::json resources = nlohmann::json::array();
+  fhir::Json resources = fhir::Json::array();
   for (const auto& [type, interactions] : level.resources) {
-    nlohmann::json codes = nlohmann::json::array();
+    fhir::Json codes = fhir::Json::array();
     bool conditional_create = false;
     for (const Interaction interaction : interactions) {
       if (!implemented.contains(interaction) || IsSystemInteraction(interaction)) continue;
@@ -32,14 +31,14 @@ nlohmann::json BuildCapabilityStatement(const Tenant& tenant,
     });
   }
 
-  nlohmann::json system_interactions = nlohmann::json::array();
+  fhir::Json system_interactions = fhir::Json::array();
   for (const Interaction interaction : level.system_interactions) {
     if (implemented.contains(interaction)) {
       system_interactions.push_back({{"code", InteractionCode(interaction)}});
     }
   }
 
-  nlohmann::json rest = {{"mode", "server"}, {"resource", std::move(resources)}};
+  fhir::Json rest = {{"mode", "server"}, {"resource", std::move(resources)}};
   if (!system_interactions.empty()) rest["interaction"] = std::move(system_interactions);
 
   const TenantConfig& config = tenant.config();

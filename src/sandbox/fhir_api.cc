@@ -17,7 +17,7 @@ namespace {
 
 using base::ErrorCode;
 using base::Fail;
-using nlohmann::json;
+using json = fhir::Json;
 
 constexpr std::string_view kFhirJson = "application/fhir+json; charset=utf-8";
 constexpr std::int64_t kDefaultHistoryCount = 50;

@@ -15,7 +15,7 @@ namespace fhirbridge::sandbox {
 namespace {
 
 using base::ErrorCode;
-using Json = nlohmann::json;
+using Json = fhir::Json;
 using Milliseconds = std::chrono::milliseconds;
 using MillisecondTime = std::chrono::time_point<std::chrono::system_clock, Milliseconds>;
 
@@ -638,8 +638,7 @@ base::Result<StoredVersion> Transaction::ReadVersion(std::string_view type, std:
   return (*impl)->ReadVersion(type, id, version);
 }
 
-base::Result<StoredVersion> Transaction::Create(std::string_view type,
-                                                const nlohmann::json& resource,
+base::Result<StoredVersion> Transaction::Create(std::string_view type, const fhir::Json& resource,
                                                 const std::optional<std::string>& id) {
   auto impl = state_->Connection();
   if (!impl) return base::Fail(impl.error());
@@ -647,7 +646,7 @@ base::Result<StoredVersion> Transaction::Create(std::string_view type,
 }
 
 base::Result<WriteOutcome> Transaction::Update(std::string_view type, std::string_view id,
-                                               const nlohmann::json& resource, bool allow_create,
+                                               const fhir::Json& resource, bool allow_create,
                                                std::optional<std::int64_t> expected_version) {
   auto impl = state_->Connection();
   if (!impl) return base::Fail(impl.error());

@@ -15,13 +15,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/result.h"
+#include "fhir/json_value.h"
 
 namespace fhirbridge::sandbox {
 
@@ -85,14 +85,14 @@ class Transaction {
   // Stores `resource` (a JSON object whose resourceType is `type`) under a new id: `id` when
   // given (kVersionConflict if a resource of that type already has it), else one from the id
   // generator. Any id or meta.versionId/lastUpdated in the input is replaced.
-  base::Result<StoredVersion> Create(std::string_view type, const nlohmann::json& resource,
+  base::Result<StoredVersion> Create(std::string_view type, const fhir::Json& resource,
                                      const std::optional<std::string>& id = std::nullopt);
 
   // Stores a new version of `type/id`. If `expected_version` is set and differs from the
   // current version, fails with kVersionConflict. If the resource does not exist (or is
   // deleted), creates it when `allow_create` is true, else fails with kNotFound.
   base::Result<WriteOutcome> Update(std::string_view type, std::string_view id,
-                                    const nlohmann::json& resource, bool allow_create,
+                                    const fhir::Json& resource, bool allow_create,
                                     std::optional<std::int64_t> expected_version = std::nullopt);
 
   // Records a delete as a new version. Deleting a resource that is already deleted changes

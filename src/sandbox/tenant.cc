@@ -43,7 +43,7 @@ base::Result<std::size_t> Tenant::ResetToBaseline() {
   auto transaction = store_->Begin();
   if (!transaction) return base::Fail(transaction.error());
   if (auto cleared = (*transaction)->Clear(); !cleared) return base::Fail(cleared.error());
-  for (const nlohmann::json& resource : *resources) {
+  for (const fhir::Json& resource : *resources) {
     const std::string& type = resource.at("resourceType").get_ref<const std::string&>();
     const std::string& id = resource.at("id").get_ref<const std::string&>();
     auto written = (*transaction)->Update(type, id, resource, /*allow_create=*/true);
