@@ -14,6 +14,7 @@
 //   expect.json_exists      ["/json/pointer", ...]
 //   expect.json_absent      ["/json/pointer", ...]
 //   expect.json_size        {"/json/pointer": n}: the array or object there has n elements
+//   expect.json_substring   {"/json/pointer": "text"}: the string there contains text
 //   expect.body_empty       true: no body
 //   capture                 {"name": "json:/pointer" | "header:lower-case-name"}
 
@@ -82,7 +83,8 @@ void CheckExpectations(const json& expect, const http::ClientResponse& response,
   }
 
   const bool wants_json = expect.contains("json") || expect.contains("json_exists") ||
-                          expect.contains("json_absent") || expect.contains("json_size");
+                          expect.contains("json_absent") || expect.contains("json_size") ||
+                          expect.contains("json_substring");
   if (!wants_json) return;
   ASSERT_TRUE(body.has_value()) << "body is not JSON: " << response.body;
   const json wanted_values = expect.value("json", json::object());
@@ -104,6 +106,15 @@ void CheckExpectations(const json& expect, const http::ClientResponse& response,
     const json::json_pointer path(pointer);
     ASSERT_TRUE(body->contains(path)) << pointer << " missing in " << body->dump();
     EXPECT_EQ(body->at(path).size(), size.get<std::size_t>()) << "at " << pointer;
+  }
+  const json wanted_substrings = expect.value("json_substring", json::object());
+  for (const auto& [pointer, text] : wanted_substrings.items()) {
+    const json::json_pointer path(pointer);
+    ASSERT_TRUE(body->contains(path) && body->at(path).is_string())
+        << pointer << " is not a string in " << body->dump();
+    EXPECT_NE(body->at(path).get<std::string>().find(text.get<std::string>()), std::string::npos)
+        << pointer << ": '" << body->at(path).get<std::string>() << "' lacks '"
+        << text.get<std::string>() << "'";
   }
 }
 

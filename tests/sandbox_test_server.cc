@@ -6,12 +6,17 @@
 
 namespace fhirbridge::testing {
 
-SandboxTestServer::SandboxTestServer() {
+SandboxTestServer::SandboxTestServer() { Start(sandbox::DefaultSandboxConfig()); }
+
+SandboxTestServer::SandboxTestServer(std::string_view config_toml) {
+  Start(sandbox::ParseSandboxConfig(config_toml, "test-config.toml"));
+}
+
+void SandboxTestServer::Start(base::Result<sandbox::SandboxConfig> config) {
   observe::SetLogStream(&logs_);
   observe::SetMinimumLogLevel(observe::LogLevel::kInfo);
-  auto config = sandbox::DefaultSandboxConfig();
   if (!config) {
-    ADD_FAILURE() << "built-in configuration: " << config.error().ToString();
+    ADD_FAILURE() << "configuration: " << config.error().ToString();
     return;
   }
   config->server.port = 0;

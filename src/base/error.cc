@@ -31,6 +31,9 @@ constexpr std::array kCatalogue = {
     CatalogueRow{ErrorCode::kUnsupportedParameter,
                  {"unsupported-parameter", 400, "not-supported",
                   "A request parameter is not supported here."}},
+    CatalogueRow{ErrorCode::kSearchParameterRequired,
+                 {"search-parameter-required", 400, "required",
+                  "This search needs a parameter it was not given."}},
     CatalogueRow{ErrorCode::kInvalidBundle,
                  {"invalid-bundle", 400, "invalid",
                   "The Bundle cannot be processed as a batch or transaction."}},
@@ -56,6 +59,9 @@ constexpr std::array kCatalogue = {
     CatalogueRow{ErrorCode::kResourceTypeNotSupported,
                  {"resource-type-not-supported", 404, "not-supported",
                   "The tenant's build level does not support this resource type."}},
+    CatalogueRow{ErrorCode::kResourceTypeNotEnabled,
+                 {"resource-type-not-enabled", 403, "forbidden",
+                  "This resource type's API is not enabled for the client on this tenant."}},
     CatalogueRow{ErrorCode::kInteractionNotSupported,
                  {"interaction-not-supported", 405, "not-supported",
                   "The tenant's build level does not support this interaction."}},
@@ -158,7 +164,11 @@ std::string Error::ToString() const {
 }
 
 Error MakeError(ErrorCode code, std::string diagnostic, std::string location) {
-  return Error{code, std::move(diagnostic), std::move(location)};
+  Error error;
+  error.code = code;
+  error.diagnostic = std::move(diagnostic);
+  error.location = std::move(location);
+  return error;
 }
 
 }  // namespace fhirbridge::base

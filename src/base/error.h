@@ -18,6 +18,7 @@ enum class ErrorCode {
   kMissingId,
   kInvalidParameter,
   kUnsupportedParameter,
+  kSearchParameterRequired,
   kInvalidBundle,
   kInvalidPrecondition,
   kBodyTooLarge,
@@ -29,6 +30,7 @@ enum class ErrorCode {
   kUnknownTenant,
   kUnknownResourceType,
   kResourceTypeNotSupported,
+  kResourceTypeNotEnabled,
   kInteractionNotSupported,
   kMethodNotAllowed,
   // Resource state.
@@ -84,6 +86,9 @@ struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string diagnostic;
   std::string location;
+  // Epic's own code for this refusal (e.g. "4111"), for the sandbox's Epic-like build levels;
+  // OperationOutcomes carry it beside the catalogue code. Empty otherwise.
+  std::string epic_code;
 
   const ErrorInfo& info() const { return Describe(code); }
   // "diagnostic (at location)" or the catalogue message when no diagnostic was given.

@@ -5,8 +5,11 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <functional>
 #include <iostream>
 
+#include "cli/auth_commands.h"
+#include "cli/synth_command.h"
 #include "observe/log.h"
 #include "observe/metrics.h"
 #include "sandbox/sandbox_server.h"
@@ -125,6 +128,11 @@ int main(int argc, char** argv) {
       app.add_subcommand("sandbox", "The Epic-like multi-tenant FHIR R4 sandbox server");
   sandbox_command->require_subcommand(1);
 
+  // Subcommands defined in files of their own set this to the work they were asked for.
+  std::function<int()> run_chosen_command;
+  cli::AddAuthCommands(app, *sandbox_command, run_chosen_command);
+  cli::AddSynthCommand(app, run_chosen_command);
+
   SandboxServeOptions serve_options;
   CLI::App* serve = sandbox_command->add_subcommand(
       "serve", "Serve every tenant of the configuration until SIGINT or SIGTERM");
@@ -152,6 +160,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (run_chosen_command) return run_chosen_command();
     if (serve->parsed()) return RunSandboxServe(serve_options);
     if (check->parsed()) return RunSandboxCheck(check_path);
   } catch (const std::exception& error) {

@@ -27,6 +27,9 @@ Json OperationOutcomeFor(const base::Error& error) {
        {{"coding", {{{"system", kErrorCodeSystem}, {"code", info.name}}}}, {"text", info.message}}},
       {"diagnostics", error.diagnostic.empty() ? std::string(info.message) : error.diagnostic},
   };
+  if (!error.epic_code.empty()) {
+    issue["details"]["coding"].push_back({{"system", kEpicCodeSystem}, {"code", error.epic_code}});
+  }
   if (!error.location.empty()) issue["expression"] = {error.location};
   return {{"resourceType", "OperationOutcome"}, {"issue", {issue}}};
 }

@@ -16,8 +16,8 @@ enum class IssueSeverity { kFatal, kError, kWarning, kInformation };
 std::string_view IssueSeverityCode(IssueSeverity severity);
 
 // An OperationOutcome with one issue describing `error`: severity error, the catalogue's issue
-// code, details.coding with the catalogue name (system kErrorCodeSystem), the diagnostic and,
-// when set, the location as an expression.
+// code, details.coding with the catalogue name (system kErrorCodeSystem) and, when set, the Epic
+// code (system kEpicCodeSystem), the diagnostic and, when set, the location as an expression.
 Json OperationOutcomeFor(const base::Error& error);
 
 // An OperationOutcome with a single issue of the given severity, FHIR issue code and text.
@@ -26,5 +26,8 @@ Json OperationOutcomeWith(IssueSeverity severity, std::string_view issue_code,
 
 // The code system of fhirbridge's own error codes in OperationOutcome.issue.details.
 inline constexpr std::string_view kErrorCodeSystem = "urn:fhirbridge:error-code";
+
+// The system of Epic's OperationOutcome codes in Epic's sandbox (Error::epic_code).
+inline constexpr std::string_view kEpicCodeSystem = "urn:oid:1.2.840.114350.1.13.0.1.7.2.657369";
 
 }  // namespace fhirbridge::fhir

@@ -20,6 +20,7 @@ struct Request {
   std::string query;   // the target after '?', without it; empty if none
   std::vector<Header> headers;
   std::string body;
+  std::string remote_address;  // the peer's IP address as text; empty when unknown
 
   // The value of the first header called `lower_case_name`, or nullptr.
   const std::string* FindHeader(std::string_view lower_case_name) const;
@@ -30,6 +31,9 @@ struct Response {
   std::vector<Header> headers;
   std::string body;
   bool close_connection = false;  // ask the server to close after sending
+  // A fault injected on purpose: send the headers and half of the body, then close the
+  // connection, so the client sees a transfer cut short.
+  bool drop_midway = false;
 
   // Replaces the value of header `name` (compared case-insensitively) or adds it.
   void SetHeader(std::string_view name, std::string value);

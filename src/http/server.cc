@@ -11,6 +11,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -27,7 +28,7 @@ class Session;
 // State shared by the acceptor and every session.
 struct Shared {
   ServerOptions options;
-  Handler handler;
+  AsyncHandler handler;
   ErrorResponder error_responder;
   std::atomic<bool> stopping{false};
   std::mutex sessions_mutex;
@@ -43,6 +44,19 @@ base::Error ParseFailure(const beast::error_code& error) {
   }
   return base::MakeError(base::ErrorCode::kMalformedHttp,
                          "The HTTP request could not be parsed: " + error.message() + ".");
+}
+
+void RunAfterOn(const asio::any_io_executor& executor, std::chrono::milliseconds delay,
+                std::function<void()> task) {
+  if (delay <= std::chrono::milliseconds::zero()) {
+    asio::post(executor, std::move(task));
+    return;
+  }
+  // The timer owns itself through its handler, so it lives exactly as long as the wait.
+  auto timer = std::make_shared<asio::steady_timer>(executor, delay);
+  timer->async_wait([timer, task = std::move(task)](const beast::error_code& error) {
+    if (!error) task();
+  });
 }
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -63,7 +77,6 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
- private:
   void ReadRequest() {
     if (shared_->stopping) return Close();
     busy_ = false;
@@ -73,6 +86,48 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(shared_->options.idle_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
                       beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  }
+
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
+  void Write(Response response, bool keep_alive, bool head_only) {
+    auto message = std::make_shared<bhttp::response<bhttp::string_body>>();
+    message->version(11);
+    message->result(static_cast<unsigned>(response.status));
+    for (Header& header : response.headers) {
+      message->set(header.name, std::move(header.value));
+    }
+    message->body() = std::move(response.body);
+    message->keep_alive(keep_alive && !shared_->stopping && !response.drop_midway);
+    message->prepare_payload();
+    if (head_only) message->body().clear();
+    if (response.drop_midway) return WritePartAndClose(*message);
+
+    stream_.expires_after(shared_->options.idle_timeout);
+    bhttp::async_write(stream_, *message,
+                       [self = shared_from_this(), message](beast::error_code error, std::size_t) {
+                         if (error || !message->keep_alive()) return self->Close();
+                         self->ReadRequest();
+                       });
+  }
+
+ private:
+  // Sends the headers and half of the body (half of the headers when there is no body to
+  // split), then closes: the client sees a response cut short, as when a proxy drops out.
+  void WritePartAndClose(const bhttp::response<bhttp::string_body>& message) {
+    std::ostringstream serialized;
+    serialized << message;
+    auto bytes = std::make_shared<std::string>(std::move(serialized).str());
+    const std::size_t header_end = bytes->find("\r\n\r\n");
+    const std::size_t body_size = message.body().size();
+    const std::size_t keep = body_size >= 2 && header_end != std::string::npos
+                                 ? header_end + 4 + body_size / 2
+                                 : std::max<std::size_t>(1, bytes->size() / 2);
+    bytes->resize(keep);
+    stream_.expires_after(shared_->options.idle_timeout);
+    asio::async_write(
+        stream_, asio::buffer(*bytes),
+        [self = shared_from_this(), bytes](beast::error_code, std::size_t) { self->Close(); });
   }
 
   void OnRead(beast::error_code error, std::size_t /*bytes*/) {
@@ -88,8 +143,10 @@ class Session : public std::enable_shared_from_this<Session> {
       response.close_connection = true;
       return Write(std::move(response), /*keep_alive=*/false, /*head_only=*/false);
     }
+    Dispatch(parser_->release());
+  }
 
-    bhttp::request<bhttp::string_body> message = parser_->release();
+  void Dispatch(bhttp::request<bhttp::string_body> message) {
     Request request;
     request.method = std::string(message.method_string());
     const std::string_view target = message.target();
@@ -104,38 +161,21 @@ class Session : public std::enable_shared_from_this<Session> {
       request.headers.push_back(Header{std::move(name), std::string(field.value())});
     }
     request.body = std::move(message.body());
+    beast::error_code ignored;
+    const auto peer = stream_.socket().remote_endpoint(ignored);
+    if (!ignored) request.remote_address = peer.address().to_string();
 
-    Response response;
+    Responder responder(std::make_shared<Responder::State>(
+        shared_from_this(), shared_, message.keep_alive(), message.method() == bhttp::verb::head));
     try {
-      response = shared_->handler(request);
+      shared_->handler(std::move(request), responder);
     } catch (const std::exception&) {
       // The handler's own error paths return values; reaching here is a programming error, and
-      // the client still deserves an answer rather than a dropped connection.
-      response = shared_->error_responder(base::MakeError(
-          base::ErrorCode::kInternal, "The server failed while handling this request."));
+      // the client still deserves an answer rather than a dropped connection. Ignored if the
+      // handler answered before it threw.
+      responder.Send(shared_->error_responder(base::MakeError(
+          base::ErrorCode::kInternal, "The server failed while handling this request.")));
     }
-    const bool keep_alive = message.keep_alive() && !response.close_connection;
-    Write(std::move(response), keep_alive, message.method() == bhttp::verb::head);
-  }
-
-  void Write(Response response, bool keep_alive, bool head_only) {
-    auto message = std::make_shared<bhttp::response<bhttp::string_body>>();
-    message->version(11);
-    message->result(static_cast<unsigned>(response.status));
-    for (Header& header : response.headers) {
-      message->set(header.name, std::move(header.value));
-    }
-    message->body() = std::move(response.body);
-    message->keep_alive(keep_alive && !shared_->stopping);
-    message->prepare_payload();
-    if (head_only) message->body().clear();
-
-    stream_.expires_after(shared_->options.idle_timeout);
-    bhttp::async_write(stream_, *message,
-                       [self = shared_from_this(), message](beast::error_code error, std::size_t) {
-                         if (error || !message->keep_alive()) return self->Close();
-                         self->ReadRequest();
-                       });
   }
 
   void Close() {
@@ -152,6 +192,48 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 }  // namespace
+
+struct Responder::State {
+  State(std::shared_ptr<Session> session_in, std::shared_ptr<Shared> shared_in, bool keep_alive_in,
+        bool head_only_in)
+      : session(std::move(session_in)),
+        shared(std::move(shared_in)),
+        executor(session->executor()),
+        keep_alive(keep_alive_in),
+        head_only(head_only_in) {}
+
+  std::shared_ptr<Session> session;  // taken by the first Send, so later copies hold nothing
+  std::shared_ptr<Shared> shared;
+  asio::any_io_executor executor;  // the session's strand
+  bool keep_alive;
+  bool head_only;
+  std::atomic<bool> sent{false};
+};
+
+Responder::Responder(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+void Responder::Send(Response response) const {
+  if (state_->sent.exchange(true)) return;
+  std::shared_ptr<Session> session = std::move(state_->session);
+  const bool keep_alive = state_->keep_alive && !response.close_connection;
+  const bool head_only = state_->head_only;
+  asio::dispatch(state_->executor, [session = std::move(session), response = std::move(response),
+                                    keep_alive, head_only]() mutable {
+    session->Write(std::move(response), keep_alive, head_only);
+  });
+}
+
+void Responder::RunAfter(std::chrono::milliseconds delay, std::function<void()> task) const {
+  RunAfterOn(state_->executor, delay, [state = state_, task = std::move(task)] {
+    // As for the handler itself: a programming error still gets an answer, and the worker lives.
+    try {
+      task();
+    } catch (const std::exception&) {
+      Responder(state).Send(state->shared->error_responder(base::MakeError(
+          base::ErrorCode::kInternal, "The server failed while handling this request.")));
+    }
+  });
+}
 
 struct Server::Impl {
   std::shared_ptr<Shared> shared = std::make_shared<Shared>();
@@ -215,6 +297,17 @@ Server::~Server() {
 
 base::Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler,
                                                     ErrorResponder error_responder) {
+  return StartAsync(
+      options,
+      [handler = std::move(handler)](Request request, Responder responder) {
+        responder.Send(handler(request));
+      },
+      std::move(error_responder));
+}
+
+base::Result<std::unique_ptr<Server>> Server::StartAsync(const ServerOptions& options,
+                                                         AsyncHandler handler,
+                                                         ErrorResponder error_responder) {
   auto impl = std::make_unique<Impl>();
   impl->shared->options = options;
   impl->shared->handler = std::move(handler);
@@ -250,6 +343,10 @@ base::Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options
 }
 
 unsigned short Server::port() const { return impl_->bound_port; }
+
+void Server::RunAfter(std::chrono::milliseconds delay, std::function<void()> task) {
+  RunAfterOn(impl_->io_context.get_executor(), delay, std::move(task));
+}
 
 void Server::Stop() {
   std::call_once(impl_->stop_once, [this] {

@@ -2,7 +2,9 @@
 
 // An HTTP/1.1 server on Boost.Beast: keep-alive, a pool of worker threads, limits on header and
 // body size, and graceful shutdown. Handlers are called on a worker thread with a complete
-// request and must return the complete response; they should not block for long.
+// request. A Handler returns the complete response; an AsyncHandler answers through a Responder,
+// at once or later, so that a request can wait (in a queue, or for an injected delay) without
+// holding one of the few worker threads. Neither should block for long.
 //
 // Requests the parser rejects (oversize headers or body, malformed HTTP) never reach the handler:
 // the server asks the ErrorResponder for the answer, sends it and closes the connection.
@@ -31,15 +33,44 @@ struct ServerOptions {
 using Handler = std::function<Response(const Request&)>;
 using ErrorResponder = std::function<Response(const base::Error&)>;
 
+// Answers one request. Copies share the request: the first Send is sent and later ones are
+// ignored. If every copy is dropped without a Send, the connection is closed unanswered. All
+// methods may be called from any thread.
+class Responder {
+ public:
+  struct State;  // defined by the server
+  explicit Responder(std::shared_ptr<State> state);
+
+  void Send(Response response) const;
+  // Runs `task` on a worker thread after `delay`, without occupying a worker while it waits. A
+  // task still waiting when the server stops is dropped, not run. If it throws, the request is
+  // answered with the ErrorResponder's 500 (unless already answered).
+  void RunAfter(std::chrono::milliseconds delay, std::function<void()> task) const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+using AsyncHandler = std::function<void(Request request, Responder responder)>;
+
 class Server {
  public:
   // Binds, listens and starts the worker threads. Fails with kIoFailure if the address cannot be
   // bound (the diagnostic names host and port).
   static base::Result<std::unique_ptr<Server>> Start(const ServerOptions& options, Handler handler,
                                                      ErrorResponder error_responder);
+  // The same with a handler that answers through a Responder.
+  static base::Result<std::unique_ptr<Server>> StartAsync(const ServerOptions& options,
+                                                          AsyncHandler handler,
+                                                          ErrorResponder error_responder);
   ~Server();  // Stops and waits.
 
   unsigned short port() const;
+
+  // Runs `task` on a worker thread after `delay`, without occupying a worker while it waits; for
+  // work on a schedule. A task still waiting when the server stops is dropped, not run. Any thread.
+  // The task must not throw.
+  void RunAfter(std::chrono::milliseconds delay, std::function<void()> task);
 
   // Stops accepting, closes idle connections, lets in-flight requests finish (up to the grace
   // period), then stops the workers. Safe to call more than once and from any thread.

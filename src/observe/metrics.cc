@@ -175,11 +175,31 @@ Counter& MetricsRegistry::GetCounter(std::string_view name, std::string_view hel
     family = families_.try_emplace(std::string(name)).first;
     family->second.help = help;
   }
-  assert(!family->second.is_histogram && "a metric name is either a counter or a histogram");
+  assert(!family->second.is_histogram && !family->second.is_gauge &&
+         "a metric name is either a counter, a gauge or a histogram");
 
   std::unique_ptr<Counter>& counter = family->second.counters[std::move(key)];
   if (counter == nullptr) counter = std::make_unique<Counter>();
   return *counter;
+}
+
+Gauge& MetricsRegistry::GetGauge(std::string_view name, std::string_view help,
+                                 const Labels& labels) {
+  assert(IsValidMetricName(name) && "metric names must match [a-zA-Z_:][a-zA-Z0-9_:]*");
+  Labels key = CanonicalLabels(labels, /*is_histogram=*/false);
+
+  const std::lock_guard lock(mutex_);
+  auto family = families_.find(name);
+  if (family == families_.end()) {
+    family = families_.try_emplace(std::string(name)).first;
+    family->second.help = help;
+    family->second.is_gauge = true;
+  }
+  assert(family->second.is_gauge && "a metric name is either a counter, a gauge or a histogram");
+
+  std::unique_ptr<Gauge>& gauge = family->second.gauges[std::move(key)];
+  if (gauge == nullptr) gauge = std::make_unique<Gauge>();
+  return *gauge;
 }
 
 Histogram& MetricsRegistry::GetHistogram(std::string_view name, std::string_view help,
@@ -194,7 +214,8 @@ Histogram& MetricsRegistry::GetHistogram(std::string_view name, std::string_view
     family->second.help = help;
     family->second.is_histogram = true;
   }
-  assert(family->second.is_histogram && "a metric name is either a counter or a histogram");
+  assert(family->second.is_histogram &&
+         "a metric name is either a counter, a gauge or a histogram");
 
   std::unique_ptr<Histogram>& histogram = family->second.histograms[std::move(key)];
   if (histogram == nullptr) histogram = std::make_unique<Histogram>();
@@ -211,13 +232,21 @@ std::string MetricsRegistry::RenderPrometheus() const {
     AppendEscaped(out, family.help, /*escape_quotes=*/false);
     out.append("\n# TYPE ");
     out.append(name);
-    out.append(family.is_histogram ? " summary\n" : " counter\n");
+    out.append(family.is_histogram ? " summary\n" : family.is_gauge ? " gauge\n" : " counter\n");
 
     for (const auto& [labels, counter] : family.counters) {
       out.append(name);
       AppendLabels(out, labels);
       out.push_back(' ');
       AppendNumber(out, counter->Value());
+      out.push_back('\n');
+    }
+
+    for (const auto& [labels, gauge] : family.gauges) {
+      out.append(name);
+      AppendLabels(out, labels);
+      out.push_back(' ');
+      out.append(std::to_string(gauge->Value()));
       out.push_back('\n');
     }
 

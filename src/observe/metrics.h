@@ -1,6 +1,6 @@
 #pragma once
 
-// A metrics registry: counters and latency histograms with p50/p95/p99, exposed in the
+// A metrics registry: counters, gauges and latency histograms with p50/p95/p99, exposed in the
 // Prometheus text format (version 0.0.4). Histograms are exposed as Prometheus summaries.
 //
 // Label values must be bounded and PHI-free: tenant or site names, route templates, status
@@ -32,6 +32,16 @@ class Counter {
   std::atomic<std::uint64_t> value_{0};
 };
 
+// A value that goes up and down, such as a queue's length.
+class Gauge {
+ public:
+  void Set(std::int64_t value) { value_.store(value, std::memory_order_relaxed); }
+  std::int64_t Value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::int64_t> value_{0};
+};
+
 // Records positive values (latencies in seconds, sizes) in logarithmic buckets 2% wide, so a
 // quantile is within about 1% of the true value, in constant memory and without locks.
 class Histogram {
@@ -51,10 +61,12 @@ class Histogram {
 
 class MetricsRegistry {
  public:
-  // Returns the counter or histogram for `name` and `labels`, creating it on first use. `help`
-  // is recorded the first time a name is seen. Names follow Prometheus rules
-  // ([a-zA-Z_:][a-zA-Z0-9_:]*); an invalid name is a programmer error.
+  // Returns the counter, gauge or histogram for `name` and `labels`, creating it on first use.
+  // `help` is recorded the first time a name is seen. Names follow Prometheus rules
+  // ([a-zA-Z_:][a-zA-Z0-9_:]*); an invalid name, or one name used for two kinds, is a programmer
+  // error.
   Counter& GetCounter(std::string_view name, std::string_view help, const Labels& labels = {});
+  Gauge& GetGauge(std::string_view name, std::string_view help, const Labels& labels = {});
   Histogram& GetHistogram(std::string_view name, std::string_view help, const Labels& labels = {});
 
   // Prometheus text exposition of every metric, sorted by name and labels.
@@ -67,7 +79,9 @@ class MetricsRegistry {
   struct Family {
     std::string help;
     bool is_histogram = false;
+    bool is_gauge = false;
     std::map<Labels, std::unique_ptr<Counter>> counters;
+    std::map<Labels, std::unique_ptr<Gauge>> gauges;
     std::map<Labels, std::unique_ptr<Histogram>> histograms;
   };
   mutable std::mutex mutex_;

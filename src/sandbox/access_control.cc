@@ -1,5 +1,6 @@
 #include "sandbox/access_control.h"
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 namespace fhirbridge::sandbox {
@@ -104,6 +105,123 @@ base::Status CheckSearchCompartment(
               "A token limited to one patient may search only that patient's record: add "
               "patient=" +
                   grant.patient + " (or _id on Patient).");
+}
+
+namespace {
+
+struct Access {
+  std::string resource_type;  // "*" for the whole server
+  Interaction interaction;
+};
+
+// What one request line does: {type, interaction}, or nothing when it is not a FHIR interaction
+// (the routes will refuse it themselves).
+std::optional<Access> AccessOfLine(std::string_view method, std::span<const std::string> path) {
+  const bool get = method == "GET" || method == "HEAD";
+  if (path.empty()) return std::nullopt;
+  const std::string& type = path[0];
+  if (path.size() == 1 && type == "_history" && get) {
+    return Access{"*", Interaction::kHistorySystem};
+  }
+  if (type.empty() || !std::isupper(static_cast<unsigned char>(type[0]))) return std::nullopt;
+  if (path.size() == 1) {
+    if (get) return Access{type, Interaction::kSearchType};
+    if (method == "POST") return Access{type, Interaction::kCreate};
+    return std::nullopt;
+  }
+  if (path.size() == 2 && path[1] == "_search" && method == "POST") {
+    return Access{type, Interaction::kSearchType};
+  }
+  if (path.size() == 2 && path[1] == "_history" && get) {
+    return Access{type, Interaction::kHistoryType};
+  }
+  if (path.size() == 2) {
+    if (get) return Access{type, Interaction::kRead};
+    if (method == "PUT") return Access{type, Interaction::kUpdate};
+    if (method == "DELETE") return Access{type, Interaction::kDelete};
+    return std::nullopt;
+  }
+  if (path.size() == 3 && path[2] == "_history" && get) {
+    return Access{type, Interaction::kHistoryInstance};
+  }
+  if (path.size() == 4 && path[2] == "_history" && get) return Access{type, Interaction::kVread};
+  return std::nullopt;
+}
+
+base::Status CheckLine(const AccessGrant& grant, std::string_view method,
+                       std::span<const std::string> path, std::string_view query,
+                       const fhir::Json* resource) {
+  const auto access = AccessOfLine(method, path);
+  if (!access) return {};
+  if (auto allowed = CheckScope(grant, access->resource_type, access->interaction); !allowed) {
+    return allowed;
+  }
+  if (access->interaction == Interaction::kSearchType) {
+    return CheckSearchCompartment(grant, access->resource_type, http::ParseQuery(query));
+  }
+  if (access->interaction == Interaction::kHistorySystem ||
+      access->interaction == Interaction::kHistoryType) {
+    if (!grant.patient.empty()) {
+      return Fail(ErrorCode::kInsufficientScope,
+                  "A token limited to one patient cannot read type or server history.");
+    }
+  }
+  if (resource != nullptr && (access->interaction == Interaction::kCreate ||
+                              access->interaction == Interaction::kUpdate)) {
+    return CheckCompartment(grant, *resource);
+  }
+  return {};
+}
+
+}  // namespace
+
+base::Status AuthorizeFhirRequest(const AccessGrant& grant, const http::Request& request,
+                                  std::span<const std::string> segments) {
+  const bool has_body = request.method == "POST" || request.method == "PUT";
+  fhir::Json body = has_body ? fhir::Json::parse(request.body, nullptr, false) : fhir::Json();
+
+  // A batch or transaction: every entry is checked as if it were its own request.
+  if (segments.empty() && request.method == "POST") {
+    if (!body.is_object() || !body.contains("entry") || !body["entry"].is_array()) return {};
+    std::size_t index = 0;
+    for (const fhir::Json& entry : body["entry"]) {
+      const std::string where = "Bundle.entry[" + std::to_string(index++) + "]";
+      if (!entry.is_object() || !entry.contains("request")) continue;
+      const fhir::Json& line = entry["request"];
+      const std::string method = line.value("method", "");
+      std::string url = line.value("url", "");
+      std::string query;
+      if (const std::size_t question = url.find('?'); question != std::string::npos) {
+        query = url.substr(question + 1);
+        url.resize(question);
+      }
+      std::vector<std::string> path;
+      if (!http::SplitPath(url, path)) continue;
+      const fhir::Json* resource = entry.contains("resource") ? &entry["resource"] : nullptr;
+      if (auto allowed = CheckLine(grant, method, path, query, resource); !allowed) {
+        base::Error error = allowed.error();
+        error.diagnostic = where + ": " + error.diagnostic;
+        return Fail(std::move(error));
+      }
+    }
+    return {};
+  }
+  const bool form_search = segments.size() == 2 && segments[1] == "_search";
+  return CheckLine(grant, request.method, segments,
+                   form_search ? std::string_view(request.body) : std::string_view(request.query),
+                   body.is_object() ? &body : nullptr);
+}
+
+base::Status AuthorizeFhirAnswer(const AccessGrant& grant, const http::Request& request,
+                                 std::span<const std::string> segments,
+                                 const http::Response& response) {
+  if (grant.patient.empty() || response.status != 200) return {};
+  const auto access = AccessOfLine(request.method, segments);
+  if (!access ||
+      (access->interaction != Interaction::kRead && access->interaction != Interaction::kVread)) {
+    return {};
+  }
+  return CheckCompartment(grant, fhir::Json::parse(response.body, nullptr, false));
 }
 
 void AddAuthenticateChallenge(http::Response& response, const base::Error& error,

@@ -9,6 +9,7 @@
 // Location...) are shared by every record and readable with a matching scope.
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,6 +40,18 @@ base::Status CheckCompartment(const AccessGrant& grant, const fhir::Json& resour
 base::Status CheckSearchCompartment(
     const AccessGrant& grant, std::string_view resource_type,
     const std::vector<std::pair<std::string, std::string>>& parameters);
+
+// Checks, before it runs, everything a FHIR request (path segments after the tenant's base)
+// will do: the scope of each interaction (each entry of a batch or transaction), the patient
+// named by a search, and the patient of a resource being written. The CapabilityStatement and
+// requests the FHIR routes will refuse anyway pass through, so that their own error answers.
+base::Status AuthorizeFhirRequest(const AccessGrant& grant, const http::Request& request,
+                                  std::span<const std::string> segments);
+
+// Checks, after it ran, that a resource a patient-context token read belongs to its patient.
+base::Status AuthorizeFhirAnswer(const AccessGrant& grant, const http::Request& request,
+                                 std::span<const std::string> segments,
+                                 const http::Response& response);
 
 // Adds the WWW-Authenticate header RFC 6750 asks for to a 401 or 403 answer.
 void AddAuthenticateChallenge(http::Response& response, const base::Error& error,

@@ -2,7 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sandbox/auth_admin.h"
 #include "sandbox/fhir_api.h"
+#include "sandbox/traffic_admin.h"
 
 namespace fhirbridge::sandbox {
 namespace {
@@ -76,15 +78,35 @@ AdminAnswer HandleAdminCall(TenantMap& tenants, const http::Request& request,
             std::nullopt};
   }
 
+  // The tenant's authorization server: apps, simulated errors, auto-approval, EHR launch.
+  if (segments.size() >= 3 && segments[0] == "tenants") {
+    if (const auto found = tenants.find(segments[1]); found != tenants.end()) {
+      const std::string* host = request.FindHeader("host");
+      const bool sane_host = host != nullptr && !host->empty() &&
+                             host->find_first_not_of(
+                                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "0123456789.-:[]") == std::string::npos;
+      const std::string fhir_base =
+          "http://" + (sane_host ? *host : std::string("127.0.0.1")) + found->second->BasePath();
+      if (auto answer =
+              HandleAuthAdminCall(found->second->auth(), request, segments.subspan(2), fhir_base)) {
+        return {std::move(answer->response), std::move(answer->route), found->first,
+                std::move(answer->error)};
+      }
+    }
+  }
+
   if ((segments.size() == 2 || segments.size() == 3) && segments[0] == "tenants") {
     const bool is_reset = segments.size() == 3 && segments[2] == "reset";
-    if (segments.size() == 3 && !is_reset) {
-      return Refuse("/admin/{unknown}", base::MakeError(ErrorCode::kUnknownRoute,
-                                                        "The only tenant action is reset: POST "
-                                                        "/admin/tenants/{tenant}/reset."));
+    const bool is_traffic = segments.size() == 3 && IsTrafficAdminAction(segments[2]);
+    if (segments.size() == 3 && !is_reset && !is_traffic) {
+      return Refuse("/admin/{unknown}",
+                    base::MakeError(ErrorCode::kUnknownRoute,
+                                    "Unknown tenant action; the actions are reset, traffic, faults "
+                                    "and maintenance: /admin/tenants/{tenant}/{action}."));
     }
     const std::string route =
-        is_reset ? "/admin/tenants/{tenant}/reset" : "/admin/tenants/{tenant}";
+        segments.size() == 3 ? "/admin/tenants/{tenant}/" + segments[2] : "/admin/tenants/{tenant}";
     const auto found = tenants.find(segments[1]);
     if (found == tenants.end()) {
       return Refuse(route, base::MakeError(ErrorCode::kUnknownTenant,
@@ -99,8 +121,10 @@ AdminAnswer HandleAdminCall(TenantMap& tenants, const http::Request& request,
       if (!counts) return Refuse(route, counts.error(), found->first);
       json body = Summary(tenant);
       body["resources"] = std::move(*counts);
+      body["traffic"] = TrafficState(tenant);
       return {JsonResponse(body), route, found->first, std::nullopt};
     }
+    if (is_traffic) return HandleTrafficAdminCall(tenant, request, segments[2]);
     {
       if (method != "POST") return not_allowed(route);
       auto loaded = tenant.ResetToBaseline();
@@ -118,8 +142,8 @@ AdminAnswer HandleAdminCall(TenantMap& tenants, const http::Request& request,
   return Refuse("/admin/{unknown}",
                 base::MakeError(ErrorCode::kUnknownRoute,
                                 "Unknown admin route; the admin API has /admin/tenants, "
-                                "/admin/tenants/{tenant}, /admin/tenants/{tenant}/reset and "
-                                "/admin/stats."));
+                                "/admin/tenants/{tenant}, /admin/tenants/{tenant}/reset, "
+                                "/traffic, /faults, /maintenance and /admin/stats."));
 }
 
 }  // namespace fhirbridge::sandbox

@@ -5,6 +5,7 @@
 //   GET  /admin/tenants/{tenant}        one tenant with its resource counts per type
 //   POST /admin/tenants/{tenant}/reset  reset the tenant to its baseline; returns the counts
 //   GET  /admin/stats                   resource counts per tenant and server uptime
+// and the traffic and fault routes of traffic_admin.h (/traffic, /faults, /maintenance).
 // Errors are OperationOutcomes from the error catalogue, like every other route.
 
 #include <map>

@@ -299,8 +299,12 @@ struct AuthorizationServer::State {
   base::Result<std::string> IdToken(const std::string& client_id, const AuthUrls& urls,
                                     base::SystemTime now) const {
     const std::int64_t issued = EpochSeconds(now);
+    // The subject is the test user: its Practitioner id when configured, else its user name.
+    const std::string subject = settings.user_practitioner.empty()
+                                    ? std::string(kTestUsername)
+                                    : settings.user_practitioner;
     Json claims = {{"iss", urls.oauth_base},
-                   {"sub", settings.user_practitioner},
+                   {"sub", subject},
                    {"aud", client_id},
                    {"iat", issued},
                    {"exp", issued + kIdTokenLifetime.count()}};

@@ -5,6 +5,7 @@
 // answers; everything else is refused with a precise OperationOutcome. The CapabilityStatement
 // is generated from it.
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -35,6 +36,27 @@ std::optional<Interaction> ParseInteraction(std::string_view code);
 // True for transaction, batch and history-system, which apply to the whole server.
 bool IsSystemInteraction(Interaction interaction);
 
+// How a build level searches ([build_levels.<name>.search] in the tenant file). The defaults
+// are a plain FHIR R4 server's; the Epic-like levels switch on Epic's restrictions.
+struct SearchSettings {
+  // The parameters offered, per resource type (codes such as "patient" or "_id"); nullopt
+  // offers every R4 parameter the server supports for the type ("all").
+  std::optional<std::map<std::string, std::set<std::string, std::less<>>, std::less<>>>
+      parameters;
+  std::int64_t default_count = 20;  // entries per page when _count is absent
+  std::int64_t max_count = 1000;    // a larger _count is lowered to this
+  // Unknown or unsupported parameters: true ignores them with a warning entry (as Epic does,
+  // 4122), false answers 400; a client's Prefer: handling=strict|lenient overrides it.
+  bool lenient = false;
+  bool require_patient = false;       // clinical searches need patient (or subject): 4111
+  bool require_category_or_code = false;  // Observation needs category or code: 59108
+  bool require_demographics = false;  // Patient needs name+birthdate, identifier or _id: 4111
+  bool empty_result_outcome = false;  // an empty searchset carries the 4101 warning entry
+  bool last_updated = true;           // false: _lastUpdated is not a search parameter
+  bool strict_meta = false;           // served resources omit meta.versionId and lastUpdated
+  bool epic_codes = false;            // Epic's codes in OperationOutcome details
+};
+
 struct BuildLevel {
   std::string name;              // e.g. "epic-2024-aug"
   std::string description;       // shown in the CapabilityStatement
@@ -42,6 +64,10 @@ struct BuildLevel {
   std::map<std::string, std::set<Interaction>, std::less<>> resources;  // type -> interactions
   std::set<Interaction> system_interactions;
   bool update_as_create = false;  // PUT to an unknown id creates it (else 405)
+  // Types the simulated release has but whose APIs the client was not given: every interaction
+  // on them answers 403, unlike types the level does not know at all (404).
+  std::set<std::string, std::less<>> types_not_enabled;
+  SearchSettings search;
 
   bool SupportsType(std::string_view type) const;
   bool Supports(std::string_view type, Interaction interaction) const;

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sandbox/search.h"
+
 namespace fhirbridge::sandbox {
 
 fhir::Json BuildCapabilityStatement(const Tenant& tenant, const std::set<Interaction>& implemented,
@@ -18,7 +20,7 @@ fhir::Json BuildCapabilityStatement(const Tenant& tenant, const std::set<Interac
       conditional_create |= interaction == Interaction::kCreate;
     }
     if (codes.empty()) continue;
-    resources.push_back({
+    fhir::Json entry = {
         {"type", type},
         {"interaction", std::move(codes)},
         {"versioning", "versioned"},
@@ -28,7 +30,19 @@ fhir::Json BuildCapabilityStatement(const Tenant& tenant, const std::set<Interac
         {"conditionalRead", "not-supported"},
         {"conditionalUpdate", false},
         {"conditionalDelete", "not-supported"},
-    });
+    };
+    // Exactly the parameters the search route accepts for this type at this level.
+    if (implemented.contains(Interaction::kSearchType) &&
+        interactions.contains(Interaction::kSearchType)) {
+      fhir::Json parameters = fhir::Json::array();
+      for (const fhir::SearchParameter* parameter : OfferedSearchParameters(level, type)) {
+        parameters.push_back({{"name", parameter->code},
+                              {"definition", parameter->url},
+                              {"type", fhir::SearchParamTypeCode(parameter->type)}});
+      }
+      entry["searchParam"] = std::move(parameters);
+    }
+    resources.push_back(std::move(entry));
   }
 
   fhir::Json system_interactions = fhir::Json::array();

@@ -11,6 +11,7 @@
 #include "fhir/operation_outcome.h"
 #include "fhir/resource_types.h"
 #include "sandbox/capability_statement.h"
+#include "sandbox/search.h"
 
 namespace fhirbridge::sandbox {
 namespace {
@@ -30,6 +31,7 @@ constexpr std::string_view kRouteBase = "/{tenant}/api/FHIR/R4";
 constexpr std::string_view kRouteMetadata = "/{tenant}/api/FHIR/R4/metadata";
 constexpr std::string_view kRouteSystemHistory = "/{tenant}/api/FHIR/R4/_history";
 constexpr std::string_view kRouteType = "/{tenant}/api/FHIR/R4/{type}";
+constexpr std::string_view kRouteSearch = "/{tenant}/api/FHIR/R4/{type}/_search";
 constexpr std::string_view kRouteTypeHistory = "/{tenant}/api/FHIR/R4/{type}/_history";
 constexpr std::string_view kRouteInstance = "/{tenant}/api/FHIR/R4/{type}/{id}";
 constexpr std::string_view kRouteInstanceHistory = "/{tenant}/api/FHIR/R4/{type}/{id}/_history";
@@ -82,7 +84,16 @@ base::Status CheckId(std::string_view id) {
               "A resource id is 1 to 200 letters, digits, '-' or '.'.", "id");
 }
 
-http::Response ResourceResponse(int status, const StoredVersion& stored, Prefer prefer) {
+// The resource as the tenant serves it: stored bytes, without meta.versionId and lastUpdated
+// when the build level is strict about meta (the ETag and Last-Modified headers still carry
+// them).
+std::string ServedJson(const Tenant& tenant, const StoredVersion& stored) {
+  if (!tenant.build_level().search.strict_meta) return stored.json;
+  return WithoutVersionMeta(stored.json);
+}
+
+http::Response ResourceResponse(const Tenant& tenant, int status, const StoredVersion& stored,
+                                Prefer prefer) {
   http::Response response;
   response.status = status;
   response.SetHeader("ETag", WeakEtag(stored.version));
@@ -90,7 +101,7 @@ http::Response ResourceResponse(int status, const StoredVersion& stored, Prefer 
   switch (prefer) {
     case Prefer::kRepresentation:
       response.SetHeader("Content-Type", std::string(kFhirJson));
-      response.body = stored.json;
+      response.body = ServedJson(tenant, stored);
       break;
     case Prefer::kMinimal:
       break;
@@ -116,6 +127,11 @@ base::Status CheckSupported(const Tenant& tenant, std::string_view type, Interac
   if (!fhir::IsR4ResourceType(type)) {
     return Fail(ErrorCode::kUnknownResourceType,
                 "'" + std::string(type) + "' is not a FHIR R4 resource type.");
+  }
+  if (level.types_not_enabled.contains(type)) {
+    return Fail(ErrorCode::kResourceTypeNotEnabled,
+                "The " + std::string(type) + " API is not enabled for this client on tenant '" +
+                    tenant.config().name + "' (build level '" + level.name + "').");
   }
   if (!level.SupportsType(type)) {
     return Fail(ErrorCode::kResourceTypeNotSupported,
@@ -367,7 +383,7 @@ base::Result<http::Response> Read(const FhirCall& call, const std::string& type,
       return not_modified;
     }
   }
-  return ResourceResponse(200, *stored, Prefer::kRepresentation);
+  return ResourceResponse(call.tenant, 200, *stored, Prefer::kRepresentation);
 }
 
 base::Result<http::Response> Vread(const FhirCall& call, const std::string& type,
@@ -386,7 +402,7 @@ base::Result<http::Response> Vread(const FhirCall& call, const std::string& type
   }
   auto stored = call.tenant.store().ReadVersion(type, id, version);
   if (!stored) return Fail(stored.error());
-  return ResourceResponse(200, *stored, Prefer::kRepresentation);
+  return ResourceResponse(call.tenant, 200, *stored, Prefer::kRepresentation);
 }
 
 // Runs `write` in a store transaction, commits it, and answers with the version written (with
@@ -400,7 +416,7 @@ base::Result<http::Response> AnswerWrite(const FhirCall& call, Write write) {
   if (auto committed = (*transaction)->Commit(); !committed) return Fail(committed.error());
 
   http::Response response =
-      ResourceResponse(written->status, written->stored, ParsePrefer(call.request));
+      ResourceResponse(call.tenant, written->status, written->stored, ParsePrefer(call.request));
   if (written->status == 201) {
     response.SetHeader("Location", LocationOf(call.base_url, written->stored));
   }
@@ -461,10 +477,11 @@ base::Result<http::Response> Delete(const FhirCall& call, const std::string& typ
 
 // One entry of a history Bundle: request records how the version was made (POST, PUT or
 // DELETE) and response what that interaction answered.
-json HistoryEntry(const std::string& base_url, const StoredVersion& version) {
+json HistoryEntry(const FhirCall& call, const StoredVersion& version) {
+  const std::string& base_url = call.base_url;
   const std::string url = version.type + "/" + version.id;
   json entry = {{"fullUrl", base_url + "/" + url}};
-  if (!version.deleted) entry["resource"] = json::parse(version.json);
+  if (!version.deleted) entry["resource"] = json::parse(ServedJson(call.tenant, version));
   const bool created = version.method == "POST" || version.version == 1;
   entry["request"] = {{"method", version.method},
                       {"url", version.method == "POST" ? version.type : url}};
@@ -525,7 +542,7 @@ base::Result<http::Response> History(const FhirCall& call, std::optional<std::st
 
   json entries = json::array();
   for (const StoredVersion& version : page->entries) {
-    entries.push_back(HistoryEntry(call.base_url, version));
+    entries.push_back(HistoryEntry(call, version));
   }
   std::string path = call.base_url;
   if (query.type) path += "/" + *query.type;
@@ -674,7 +691,7 @@ json ResponseOf(const FhirCall& call, int status, const StoredVersion& stored, P
   json entry = {{"response", std::move(response)}};
   if (prefer == Prefer::kRepresentation && !stored.json.empty()) {
     entry["fullUrl"] = call.base_url + "/" + stored.type + "/" + stored.id;
-    entry["resource"] = json::parse(stored.json);
+    entry["resource"] = json::parse(ServedJson(call.tenant, stored));
   }
   return entry;
 }
@@ -868,6 +885,44 @@ base::Result<http::Response> ProcessBundle(const FhirCall& call) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Search.
+
+// Prefer: handling=strict or handling=lenient, which decides what happens to unknown parameters.
+std::optional<bool> ParseHandling(const http::Request& request) {
+  const std::string* header = request.FindHeader("prefer");
+  if (header == nullptr) return std::nullopt;
+  if (header->find("handling=lenient") != std::string::npos) return true;
+  if (header->find("handling=strict") != std::string::npos) return false;
+  return std::nullopt;
+}
+
+// GET [base]/Type?... and POST [base]/Type/_search with a form body (whose parameters join the
+// query's).
+base::Result<http::Response> SearchType(const FhirCall& call, const std::string& type,
+                                        bool form_body) {
+  if (auto ok = CheckSupported(call.tenant, type, Interaction::kSearchType); !ok) {
+    return Fail(ok.error());
+  }
+  SearchCall search{call.tenant, type, http::ParseQuery(call.request.query), call.base_url,
+                    ParseHandling(call.request)};
+  if (form_body) {
+    const std::string* content_type = call.request.FindHeader("content-type");
+    if (!call.request.body.empty() &&
+        (content_type == nullptr ||
+         content_type->find("application/x-www-form-urlencoded") == std::string::npos)) {
+      return Fail(ErrorCode::kUnsupportedMediaType,
+                  "POST _search takes a form body; send Content-Type: "
+                  "application/x-www-form-urlencoded.",
+                  "Content-Type");
+    }
+    for (auto& parameter : http::ParseQuery(call.request.body)) {
+      search.parameters.push_back(std::move(parameter));
+    }
+  }
+  return Search(search);
+}
+
+// ---------------------------------------------------------------------------------------------
 
 struct Routed {
   std::string_view route;
@@ -910,13 +965,12 @@ Routed Route(const FhirCall& call) {
   }
   if (segments.size() == 1) {
     if (method == "POST") return {kRouteType, Create(call, first)};
-    if (get) {
-      auto ok = CheckSupported(call.tenant, first, Interaction::kSearchType);
-      return {kRouteType, ok ? Fail(ErrorCode::kInteractionNotSupported,
-                                    "Search is not available on this server.")
-                             : Fail(ok.error())};
-    }
+    if (get) return {kRouteType, SearchType(call, first, /*form_body=*/false)};
     return method_not_allowed(kRouteType);
+  }
+  if (segments.size() == 2 && segments[1] == "_search") {
+    if (method != "POST") return method_not_allowed(kRouteSearch);
+    return {kRouteSearch, SearchType(call, first, /*form_body=*/true)};
   }
   if (segments.size() == 2 && segments[1] == "_history") {
     if (!get) return method_not_allowed(kRouteTypeHistory);
@@ -956,7 +1010,7 @@ const std::set<Interaction>& ImplementedInteractions() {
       Interaction::kRead,          Interaction::kVread,           Interaction::kUpdate,
       Interaction::kDelete,        Interaction::kHistoryInstance, Interaction::kHistoryType,
       Interaction::kCreate,        Interaction::kTransaction,     Interaction::kBatch,
-      Interaction::kHistorySystem,
+      Interaction::kHistorySystem, Interaction::kSearchType,
   };
   return implemented;
 }

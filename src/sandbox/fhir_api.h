@@ -1,8 +1,10 @@
 #pragma once
 
 // The FHIR R4 REST interactions of one tenant: read, vread, create (and conditional create),
-// update (version-aware), delete, instance/type/system history, batch and transaction Bundles,
-// and the CapabilityStatement. Every refusal is an OperationOutcome from the error catalogue.
+// update (version-aware), delete, search (GET and POST _search; see sandbox/search.h),
+// instance/type/system history, batch and transaction Bundles, and the CapabilityStatement.
+// Every refusal is an OperationOutcome from the error catalogue. A type the build level has but
+// does not enable for the client answers 403; a type it does not know answers 404.
 
 #include <set>
 #include <span>

@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <chrono>
 #include <initializer_list>
+#include <limits>
+#include <set>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <utility>
 #include <variant>
 
 #include "base/clock.h"
+#include "fhir/resource_types.h"
+#include "fhir/search_values.h"
 #include "store/sqlite.h"
 
 namespace fhirbridge::sandbox {
@@ -20,17 +24,39 @@ using Milliseconds = std::chrono::milliseconds;
 using MillisecondTime = std::chrono::time_point<std::chrono::system_clock, Milliseconds>;
 
 // Raised whenever the tables below change shape; a store written by a newer build is refused
-// rather than misread.
-constexpr std::int64_t kSchemaVersion = 1;
+// rather than misread, and one written by an older build is migrated (see Migrate).
+constexpr std::int64_t kSchemaVersion = 2;
+
+// Raised whenever the way values are extracted for the search index changes; together with the
+// search parameter definitions' fingerprint it decides whether a store's index must be rebuilt.
+constexpr std::string_view kIndexFormat = "1";
 
 // A generator that keeps returning ids already in use is broken; give up rather than loop.
 constexpr int kMaxIdAttempts = 5;
 
 constexpr std::string_view kIdentifierParameter = "identifier";
 
-// resource_versions keeps every version; resource_current points at the latest one so that a
-// read is one primary-key lookup. search_tokens holds the token values of current, non-deleted
-// resources only, one row per value, under the name of the search parameter they answer.
+// Dynamic search statements kept prepared; a search whose shape was seen recently skips the
+// SQL compiler. Beyond this many shapes the cache starts afresh.
+constexpr std::size_t kMaxCachedSearchStatements = 128;
+
+// Per store: SQLite's page cache (the default is 2 MiB) and how much of a store file may be
+// mapped into memory.
+constexpr std::int64_t kPageCacheKibibytes = 64 * 1024;
+constexpr std::int64_t kMappedBytes = std::int64_t{16} * 1024 * 1024 * 1024;
+
+// _total=estimate counts matches up to this many and reports the count it reached.
+constexpr std::int64_t kEstimateLimit = 10000;
+
+// resource_versions keeps every version; resource_current holds one row per resource with a
+// number of its own (rid, the order resources were first created), which the search index and
+// paging use; a read is one lookup of (type, id) there and one of the version.
+//
+// The search index: one table per kind of value, holding the values of current, non-deleted
+// resources only, each row naming the parameter (pid, numbered per type and code in
+// search_parameters) and the resource (rid). Each table's primary key serves searches by value
+// and yields rids in order; its second index serves "this resource's values" (the tests of
+// further criteria, sort values, and clearing a resource's values when it changes).
 constexpr std::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS resource_versions (
   seq INTEGER PRIMARY KEY,
@@ -45,22 +71,79 @@ CREATE TABLE IF NOT EXISTS resource_versions (
 );
 CREATE INDEX IF NOT EXISTS resource_versions_by_type ON resource_versions (type, seq);
 CREATE TABLE IF NOT EXISTS resource_current (
+  rid INTEGER PRIMARY KEY,
   type TEXT NOT NULL,
   id TEXT NOT NULL,
   seq INTEGER NOT NULL REFERENCES resource_versions (seq),
   version INTEGER NOT NULL,
   deleted INTEGER NOT NULL,
-  PRIMARY KEY (type, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS search_tokens (
-  type TEXT NOT NULL,
-  id TEXT NOT NULL,
-  param TEXT NOT NULL,
-  system TEXT NOT NULL,
-  value TEXT NOT NULL
+  UNIQUE (type, id)
 );
-CREATE INDEX IF NOT EXISTS search_tokens_by_value ON search_tokens (type, param, value);
-CREATE INDEX IF NOT EXISTS search_tokens_by_resource ON search_tokens (type, id);
+CREATE INDEX IF NOT EXISTS resource_current_by_type ON resource_current (type, deleted);
+CREATE TABLE IF NOT EXISTS search_parameters (
+  pid INTEGER PRIMARY KEY,
+  type TEXT NOT NULL,
+  code TEXT NOT NULL,
+  UNIQUE (type, code)
+);
+CREATE TABLE IF NOT EXISTS search_token (
+  pid INTEGER NOT NULL,
+  code TEXT NOT NULL,
+  system TEXT NOT NULL,
+  rid INTEGER NOT NULL,
+  PRIMARY KEY (pid, code, system, rid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS search_token_by_resource ON search_token (rid, pid, code, system);
+CREATE TABLE IF NOT EXISTS search_string (
+  pid INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  exact TEXT NOT NULL,
+  rid INTEGER NOT NULL,
+  PRIMARY KEY (pid, value, exact, rid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS search_string_by_resource ON search_string (rid, pid, value);
+CREATE TABLE IF NOT EXISTS search_date (
+  pid INTEGER NOT NULL,
+  low INTEGER NOT NULL,
+  high INTEGER NOT NULL,
+  rid INTEGER NOT NULL,
+  PRIMARY KEY (pid, low, high, rid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS search_date_by_resource ON search_date (rid, pid, low, high);
+CREATE TABLE IF NOT EXISTS search_reference (
+  pid INTEGER NOT NULL,
+  target TEXT NOT NULL,
+  rid INTEGER NOT NULL,
+  PRIMARY KEY (pid, target, rid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS search_reference_by_resource ON search_reference (rid, pid, target);
+CREATE TABLE IF NOT EXISTS search_number (
+  pid INTEGER NOT NULL,
+  value REAL NOT NULL,
+  system TEXT NOT NULL,
+  code TEXT NOT NULL,
+  rid INTEGER NOT NULL,
+  PRIMARY KEY (pid, value, system, code, rid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS search_number_by_resource ON search_number (rid, pid, value);
+CREATE TABLE IF NOT EXISTS store_properties (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+// Schema 1 had resource_current keyed by (type, id) and one search_tokens table for identifiers.
+// The migration keeps every resource and version, numbers resources in the order they were
+// created, and leaves the index to the rebuild that follows (its fingerprint is missing).
+constexpr std::string_view kMigrateFromVersion1 = R"sql(
+ALTER TABLE resource_current RENAME TO resource_current_v1;
+DROP TABLE IF EXISTS search_tokens;
+)sql";
+constexpr std::string_view kCopyCurrentFromVersion1 = R"sql(
+INSERT INTO resource_current (type, id, seq, version, deleted)
+SELECT c.type, c.id, c.seq, c.version, c.deleted FROM resource_current_v1 AS c
+ORDER BY (SELECT MIN(v.seq) FROM resource_versions AS v WHERE v.type = c.type AND v.id = c.id);
+DROP TABLE resource_current_v1;
 )sql";
 
 // Every statement the store runs, prepared once per connection.
@@ -71,9 +154,20 @@ enum class Query {
   kInsertVersion,
   kUpsertCurrent,
   kDeleteTokens,
+  kDeleteStrings,
+  kDeleteDates,
+  kDeleteReferences,
+  kDeleteNumbers,
   kInsertToken,
-  kFindToken,
-  kFindTokenAnySystem,
+  kInsertString,
+  kInsertDate,
+  kInsertReference,
+  kInsertNumber,
+  kFindIdentifier,
+  kFindIdentifierAnySystem,
+  kReferenceTargets,
+  kReferencingResources,
+  kReadByKey,
   kHistoryInstance,
   kHistoryType,
   kHistoryAll,
@@ -99,7 +193,7 @@ std::string_view SqlFor(Query query) {
       return "SELECT type, id, version, last_updated, deleted, json, seq, method "
              "FROM resource_versions WHERE type = ?1 AND id = ?2 AND version = ?3";
     case Query::kCurrentState:
-      return "SELECT version, deleted FROM resource_current WHERE type = ?1 AND id = ?2";
+      return "SELECT version, deleted, rid FROM resource_current WHERE type = ?1 AND id = ?2";
     case Query::kInsertVersion:
       return "INSERT INTO resource_versions "
              "(type, id, version, last_updated, deleted, json, method) "
@@ -107,18 +201,45 @@ std::string_view SqlFor(Query query) {
     case Query::kUpsertCurrent:
       return "INSERT INTO resource_current (type, id, seq, version, deleted) "
              "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (type, id) DO UPDATE SET "
-             "seq = excluded.seq, version = excluded.version, deleted = excluded.deleted";
+             "seq = excluded.seq, version = excluded.version, deleted = excluded.deleted "
+             "RETURNING rid";
     case Query::kDeleteTokens:
-      return "DELETE FROM search_tokens WHERE type = ?1 AND id = ?2";
+      return "DELETE FROM search_token WHERE rid = ?1";
+    case Query::kDeleteStrings:
+      return "DELETE FROM search_string WHERE rid = ?1";
+    case Query::kDeleteDates:
+      return "DELETE FROM search_date WHERE rid = ?1";
+    case Query::kDeleteReferences:
+      return "DELETE FROM search_reference WHERE rid = ?1";
+    case Query::kDeleteNumbers:
+      return "DELETE FROM search_number WHERE rid = ?1";
     case Query::kInsertToken:
-      return "INSERT INTO search_tokens (type, id, param, system, value) "
+      return "INSERT OR IGNORE INTO search_token (pid, code, system, rid) VALUES (?1, ?2, ?3, ?4)";
+    case Query::kInsertString:
+      return "INSERT OR IGNORE INTO search_string (pid, value, exact, rid) VALUES (?1, ?2, ?3, ?4)";
+    case Query::kInsertDate:
+      return "INSERT OR IGNORE INTO search_date (pid, low, high, rid) VALUES (?1, ?2, ?3, ?4)";
+    case Query::kInsertReference:
+      return "INSERT OR IGNORE INTO search_reference (pid, target, rid) VALUES (?1, ?2, ?3)";
+    case Query::kInsertNumber:
+      return "INSERT OR IGNORE INTO search_number (pid, value, system, code, rid) "
              "VALUES (?1, ?2, ?3, ?4, ?5)";
-    case Query::kFindToken:
-      return "SELECT DISTINCT id FROM search_tokens "
-             "WHERE type = ?1 AND param = ?2 AND value = ?3 AND system = ?4 ORDER BY id";
-    case Query::kFindTokenAnySystem:
-      return "SELECT DISTINCT id FROM search_tokens "
-             "WHERE type = ?1 AND param = ?2 AND value = ?3 ORDER BY id";
+    case Query::kFindIdentifier:
+      return "SELECT DISTINCT c.id FROM search_token AS t "
+             "JOIN resource_current AS c ON c.rid = t.rid "
+             "WHERE t.pid = ?1 AND t.code = ?2 AND t.system = ?3 ORDER BY c.id";
+    case Query::kFindIdentifierAnySystem:
+      return "SELECT DISTINCT c.id FROM search_token AS t "
+             "JOIN resource_current AS c ON c.rid = t.rid "
+             "WHERE t.pid = ?1 AND t.code = ?2 ORDER BY c.id";
+    case Query::kReferenceTargets:
+      return "SELECT target FROM search_reference WHERE rid = ?1 AND pid = ?2";
+    case Query::kReferencingResources:
+      return "SELECT rid FROM search_reference WHERE pid = ?1 AND target = ?2 ORDER BY rid";
+    case Query::kReadByKey:
+      return "SELECT v.type, v.id, v.version, v.last_updated, v.deleted, v.json, v.seq, v.method "
+             "FROM resource_current AS c JOIN resource_versions AS v ON v.seq = c.seq "
+             "WHERE c.rid = ?1 AND c.deleted = 0";
     case Query::kHistoryInstance:
       return "SELECT type, id, version, last_updated, deleted, json, seq, method "
              "FROM resource_versions "
@@ -148,8 +269,8 @@ std::string_view SqlFor(Query query) {
   return {};
 }
 
-// One bound value: text, integer or NULL.
-using Parameter = std::variant<std::string_view, std::int64_t, std::nullptr_t>;
+// One bound value: text, integer, number or NULL.
+using Parameter = std::variant<std::string_view, std::int64_t, double, std::nullptr_t>;
 
 Parameter OptionalText(const std::optional<std::string>& text) {
   if (text.has_value()) return std::string_view(*text);
@@ -165,6 +286,8 @@ base::Status Bind(store::Statement& statement, std::initializer_list<Parameter> 
       bound = statement.BindText(index, *text);
     } else if (const auto* number = std::get_if<std::int64_t>(&parameter)) {
       bound = statement.BindInt64(index, *number);
+    } else if (const auto* real = std::get_if<double>(&parameter)) {
+      bound = statement.BindDouble(index, *real);
     } else {
       bound = statement.BindNull(index);
     }
@@ -174,18 +297,48 @@ base::Status Bind(store::Statement& statement, std::initializer_list<Parameter> 
   return {};
 }
 
-// Reads a row laid out as "type, id, version, last_updated, deleted, json, seq, method".
-StoredVersion RowToVersion(const store::Statement& statement) {
+// Reads a row laid out as "type, id, version, last_updated, deleted, json, seq, method", from
+// column `first` on.
+StoredVersion RowToVersion(const store::Statement& statement, int first = 0) {
   StoredVersion stored;
-  stored.type = statement.ColumnText(0);
-  stored.id = statement.ColumnText(1);
-  stored.version = statement.ColumnInt64(2);
-  stored.last_updated = statement.ColumnText(3);
-  stored.deleted = statement.ColumnInt64(4) != 0;
-  stored.json = statement.ColumnText(5);
-  stored.sequence = statement.ColumnInt64(6);
-  stored.method = statement.ColumnText(7);
+  stored.type = statement.ColumnText(first);
+  stored.id = statement.ColumnText(first + 1);
+  stored.version = statement.ColumnInt64(first + 2);
+  stored.last_updated = statement.ColumnText(first + 3);
+  stored.deleted = statement.ColumnInt64(first + 4) != 0;
+  stored.json = statement.ColumnText(first + 5);
+  stored.sequence = statement.ColumnInt64(first + 6);
+  stored.method = statement.ColumnText(first + 7);
   return stored;
+}
+
+// A sort value as PageSql returns it; the sentinels that stand for "no value" read as nullptr.
+SortValue ReadSortValue(const store::Statement& statement, int column, bool descending) {
+  switch (statement.TypeOf(column)) {
+    case store::Statement::ColumnType::kInteger: {
+      const std::int64_t value = statement.ColumnInt64(column);
+      if (descending && value == std::numeric_limits<std::int64_t>::min()) return nullptr;
+      return value;
+    }
+    case store::Statement::ColumnType::kFloat:
+      return statement.ColumnDouble(column);
+    case store::Statement::ColumnType::kText:
+      return statement.ColumnText(column);
+    case store::Statement::ColumnType::kBlob:
+    case store::Statement::ColumnType::kNull:
+      break;
+  }
+  return nullptr;
+}
+
+// The type and id of a "Type/id" reference target; nullopt for absolute URLs and the like.
+std::optional<std::pair<std::string, std::string>> SplitLocalReference(std::string_view target) {
+  const std::size_t slash = target.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == target.size() ||
+      target.find('/', slash + 1) != std::string_view::npos || target.find(':') < slash) {
+    return std::nullopt;
+  }
+  return std::pair{std::string(target.substr(0, slash)), std::string(target.substr(slash + 1))};
 }
 
 std::string Reference(std::string_view type, std::string_view id) {
@@ -193,28 +346,6 @@ std::string Reference(std::string_view type, std::string_view id) {
   reference += '/';
   reference += id;
   return reference;
-}
-
-struct IdentifierToken {
-  std::string system;  // "" when the identifier has none
-  std::string value;
-};
-
-// Identifiers without a textual value cannot be matched by a search, so they are not indexed.
-std::vector<IdentifierToken> IdentifierTokens(const Json& resource) {
-  std::vector<IdentifierToken> tokens;
-  const auto identifiers = resource.find("identifier");
-  if (identifiers == resource.end() || !identifiers->is_array()) return tokens;
-  for (const Json& identifier : *identifiers) {
-    if (!identifier.is_object()) continue;
-    const auto value = identifier.find("value");
-    if (value == identifier.end() || !value->is_string()) continue;
-    const auto system = identifier.find("system");
-    const bool has_system = system != identifier.end() && system->is_string();
-    tokens.push_back(
-        {has_system ? system->get<std::string>() : std::string(), value->get<std::string>()});
-  }
-  return tokens;
 }
 
 base::Status CheckResourceBody(std::string_view type, const Json& resource) {
@@ -234,11 +365,26 @@ base::Status CheckResourceBody(std::string_view type, const Json& resource) {
 struct CurrentState {
   std::int64_t version = 0;
   bool deleted = false;
+  std::int64_t key = 0;  // rid
 };
+
+std::string ParameterKey(std::string_view type, std::string_view code) {
+  std::string key(type);
+  key += '\x1F';
+  key += code;
+  return key;
+}
+
+// Runs a statement that returns no rows with the given parameters.
+base::Status RunWith(store::Statement& statement, std::initializer_list<Parameter> parameters) {
+  store::StatementScope scope(statement);
+  if (auto bound = Bind(statement, parameters); !bound) return bound;
+  return statement.Run();
+}
 
 }  // namespace
 
-struct ResourceStore::Impl {
+struct ResourceStore::Impl : ParameterIds {
   Impl(store::Database opened, IdGenerator generator)
       : database(std::move(opened)), id_generator(std::move(generator)) {}
 
@@ -247,6 +393,22 @@ struct ResourceStore::Impl {
   base::Status PrepareStatements();
   base::Status LoadLatestUpdate();
   std::string NextInstant();
+
+  // Numbers every (type, parameter) pair the registry defines, so that writes never need a new
+  // number inside a transaction that might roll back.
+  base::Status LoadParameterIds();
+  std::optional<std::int64_t> Find(const std::string& type,
+                                   const std::string& parameter) const override;
+  // Rebuilds the search index when it was built from other definitions or by another index
+  // format (or not at all, after a migration).
+  base::Status RebuildIndexIfStale();
+  base::Status ClearIndex(std::int64_t key);
+  base::Status IndexResource(std::int64_t key, std::string_view type, const Json& resource);
+
+  base::Result<store::Statement*> SearchStatement(const BoundSql& sql);
+  base::Result<SearchPage> Search(const StoreSearch& search);
+  base::Status AddIncluded(const StoreSearch& search, SearchPage& page,
+                           const std::vector<std::int64_t>& match_keys);
 
   base::Result<std::optional<CurrentState>> LookUpCurrent(std::string_view type,
                                                           std::string_view id);
@@ -274,6 +436,9 @@ struct ResourceStore::Impl {
   store::Database database;
   IdGenerator id_generator;
   std::vector<store::Statement> statements;  // indexed by Query
+  // pid of each (type, parameter code), keyed by ParameterKey.
+  std::map<std::string, std::int64_t, std::less<>> parameter_ids;
+  std::map<std::string, store::Statement, std::less<>> search_statements;  // by SQL text
   // The last meta.lastUpdated handed out; later writes are stamped strictly after it, even if
   // the wall clock steps back, so history order and _since stay consistent.
   MillisecondTime last_update{};
@@ -314,7 +479,8 @@ base::Result<std::optional<CurrentState>> ResourceStore::Impl::LookUpCurrent(std
   const auto has_row = lookup->Step();
   if (!has_row) return base::Fail(has_row.error());
   if (!*has_row) return std::nullopt;
-  return CurrentState{lookup->ColumnInt64(0), lookup->ColumnInt64(1) != 0};
+  return CurrentState{lookup->ColumnInt64(0), lookup->ColumnInt64(1) != 0,
+                      lookup->ColumnInt64(2)};
 }
 
 base::Result<StoredVersion> ResourceStore::Impl::ReadCurrent(std::string_view type,
@@ -380,9 +546,9 @@ base::Result<StoredVersion> ResourceStore::Impl::WriteVersion(std::string_view t
 
   // The stored body carries the id and meta the store assigned; other meta fields (profile,
   // security, tag) are the client's and are kept.
-  std::vector<IdentifierToken> tokens;
+  Json body;
   if (resource != nullptr) {
-    Json body = *resource;
+    body = *resource;
     body["id"] = stored.id;
     Json& meta = body["meta"];
     if (!meta.is_object()) meta = Json::object();
@@ -394,7 +560,6 @@ base::Result<StoredVersion> ResourceStore::Impl::WriteVersion(std::string_view t
       // dump() throws only for strings that are not UTF-8, which a parsed request cannot hold.
       return base::Fail(ErrorCode::kInvalidResource, "the resource holds text that is not UTF-8");
     }
-    tokens = IdentifierTokens(body);
   }
 
   std::int64_t seq = 0;
@@ -409,30 +574,88 @@ base::Result<StoredVersion> ResourceStore::Impl::WriteVersion(std::string_view t
     seq = database.LastInsertRowId();
     stored.sequence = seq;
   }
+  std::int64_t key = 0;
   {
     store::StatementScope upsert(Get(Query::kUpsertCurrent));
     if (auto bound = Bind(*upsert, {type, id, seq, version, std::int64_t{stored.deleted ? 1 : 0}});
         !bound) {
       return base::Fail(bound.error());
     }
-    if (auto ran = upsert->Run(); !ran) return base::Fail(ran.error());
+    const auto has_row = upsert->Step();
+    if (!has_row) return base::Fail(has_row.error());
+    if (!*has_row) return base::Fail(ErrorCode::kStorageFailure, "the upsert returned no rid");
+    key = upsert->ColumnInt64(0);
   }
 
-  // Re-index: the previous version's tokens go, this version's (none for a delete) come in.
-  {
-    store::StatementScope remove(Get(Query::kDeleteTokens));
-    if (auto bound = Bind(*remove, {type, id}); !bound) return base::Fail(bound.error());
-    if (auto ran = remove->Run(); !ran) return base::Fail(ran.error());
+  // Re-index: the previous version's values go, this version's (none for a delete) come in.
+  if (version > 1) {
+    if (auto cleared = ClearIndex(key); !cleared) return base::Fail(cleared.error());
   }
-  for (const IdentifierToken& token : tokens) {
-    store::StatementScope insert(Get(Query::kInsertToken));
-    if (auto bound = Bind(*insert, {type, id, kIdentifierParameter, token.system, token.value});
-        !bound) {
-      return base::Fail(bound.error());
+  if (resource != nullptr) {
+    if (auto indexed = IndexResource(key, type, body); !indexed) {
+      return base::Fail(indexed.error());
     }
-    if (auto ran = insert->Run(); !ran) return base::Fail(ran.error());
   }
   return stored;
+}
+
+base::Status ResourceStore::Impl::ClearIndex(std::int64_t key) {
+  for (const Query query : {Query::kDeleteTokens, Query::kDeleteStrings, Query::kDeleteDates,
+                            Query::kDeleteReferences, Query::kDeleteNumbers}) {
+    if (auto ran = RunWith(Get(query), {key}); !ran) return ran;
+  }
+  return {};
+}
+
+base::Status ResourceStore::Impl::IndexResource(std::int64_t key, std::string_view type,
+                                                const Json& resource) {
+  const fhir::SearchIndexEntries entries =
+      fhir::ExtractSearchIndex(fhir::R4SearchParameters(), type, resource);
+  const std::string type_text(type);
+  // Every parameter the registry defines was numbered at open; one it does not is skipped.
+  const auto pid_of = [&](const std::string& parameter) { return Find(type_text, parameter); };
+
+  for (const auto& entry : entries.tokens) {
+    const auto pid = pid_of(entry.parameter);
+    if (!pid) continue;
+    if (auto ran = RunWith(Get(Query::kInsertToken), {*pid, entry.code, entry.system, key}); !ran) {
+      return ran;
+    }
+  }
+  for (const auto& entry : entries.strings) {
+    const auto pid = pid_of(entry.parameter);
+    if (!pid) continue;
+    if (auto ran = RunWith(Get(Query::kInsertString), {*pid, entry.normalised, entry.exact, key});
+        !ran) {
+      return ran;
+    }
+  }
+  for (const auto& entry : entries.dates) {
+    const auto pid = pid_of(entry.parameter);
+    if (!pid) continue;
+    if (auto ran =
+            RunWith(Get(Query::kInsertDate), {*pid, entry.range.low, entry.range.high, key});
+        !ran) {
+      return ran;
+    }
+  }
+  for (const auto& entry : entries.references) {
+    const auto pid = pid_of(entry.parameter);
+    if (!pid) continue;
+    if (auto ran = RunWith(Get(Query::kInsertReference), {*pid, entry.target, key}); !ran) {
+      return ran;
+    }
+  }
+  for (const auto& entry : entries.numbers) {
+    const auto pid = pid_of(entry.parameter);
+    if (!pid) continue;
+    if (auto ran = RunWith(Get(Query::kInsertNumber),
+                           {*pid, entry.value, entry.system, entry.code, key});
+        !ran) {
+      return ran;
+    }
+  }
+  return {};
 }
 
 base::Result<StoredVersion> ResourceStore::Impl::Create(
@@ -517,14 +740,16 @@ base::Status ResourceStore::Impl::Delete(std::string_view type, std::string_view
 
 base::Result<std::vector<std::string>> ResourceStore::Impl::FindByIdentifier(
     std::string_view type, const IdentifierCriterion& criterion) {
-  const bool any_system = !criterion.system.has_value();
-  store::StatementScope find(Get(any_system ? Query::kFindTokenAnySystem : Query::kFindToken));
-  const auto bound =
-      any_system ? Bind(*find, {type, kIdentifierParameter, criterion.value})
-                 : Bind(*find, {type, kIdentifierParameter, criterion.value, *criterion.system});
-  if (!bound) return base::Fail(bound.error());
-
   std::vector<std::string> ids;
+  const auto pid = Find(std::string(type), std::string(kIdentifierParameter));
+  if (!pid) return ids;
+
+  const bool any_system = !criterion.system.has_value();
+  store::StatementScope find(
+      Get(any_system ? Query::kFindIdentifierAnySystem : Query::kFindIdentifier));
+  const auto bound = any_system ? Bind(*find, {*pid, criterion.value})
+                                : Bind(*find, {*pid, criterion.value, *criterion.system});
+  if (!bound) return base::Fail(bound.error());
   for (;;) {
     const auto has_row = find->Step();
     if (!has_row) return base::Fail(has_row.error());
@@ -532,6 +757,94 @@ base::Result<std::vector<std::string>> ResourceStore::Impl::FindByIdentifier(
     ids.push_back(find->ColumnText(0));
   }
   return ids;
+}
+
+base::Status ResourceStore::Impl::LoadParameterIds() {
+  auto guard = store::TransactionGuard::Begin(database);
+  if (!guard) return base::Fail(guard.error());
+  {
+    auto insert = database.Prepare(
+        "INSERT OR IGNORE INTO search_parameters (type, code) VALUES (?1, ?2)");
+    if (!insert) return base::Fail(insert.error());
+    const auto add = [&](std::string_view type, std::string_view code) {
+      return RunWith(*insert, {type, code});
+    };
+    for (const std::string_view type : fhir::R4ResourceTypes()) {
+      for (const fhir::SearchParameter& parameter : fhir::R4SearchParameters().ForType(type)) {
+        if (auto added = add(type, parameter.code); !added) return added;
+        if (parameter.type == fhir::SearchParamType::kToken) {
+          if (auto added = add(type, parameter.code + std::string(fhir::kTextSuffix)); !added) {
+            return added;
+          }
+        }
+      }
+    }
+  }
+  if (auto committed = guard->Commit(); !committed) return committed;
+
+  auto select = database.Prepare("SELECT pid, type, code FROM search_parameters");
+  if (!select) return base::Fail(select.error());
+  for (;;) {
+    const auto has_row = select->Step();
+    if (!has_row) return base::Fail(has_row.error());
+    if (!*has_row) break;
+    parameter_ids.emplace(ParameterKey(select->ColumnText(1), select->ColumnText(2)),
+                          select->ColumnInt64(0));
+  }
+  return {};
+}
+
+std::optional<std::int64_t> ResourceStore::Impl::Find(const std::string& type,
+                                                      const std::string& parameter) const {
+  const auto found = parameter_ids.find(ParameterKey(type, parameter));
+  if (found == parameter_ids.end()) return std::nullopt;
+  return found->second;
+}
+
+base::Status ResourceStore::Impl::RebuildIndexIfStale() {
+  const std::string fingerprint =
+      fhir::R4SearchParameters().Fingerprint() + "/" + std::string(kIndexFormat);
+  {
+    auto read = database.Prepare("SELECT value FROM store_properties WHERE name = 'search_index'");
+    if (!read) return base::Fail(read.error());
+    const auto has_row = read->Step();
+    if (!has_row) return base::Fail(has_row.error());
+    if (*has_row && read->ColumnText(0) == fingerprint) return {};
+  }
+
+  auto guard = store::TransactionGuard::Begin(database);
+  if (!guard) return base::Fail(guard.error());
+  if (auto cleared = database.Execute(
+          "DELETE FROM search_token; DELETE FROM search_string; DELETE FROM search_date; "
+          "DELETE FROM search_reference; DELETE FROM search_number");
+      !cleared) {
+    return cleared;
+  }
+  {
+    auto current = database.Prepare(
+        "SELECT c.rid, c.type, v.json FROM resource_current AS c "
+        "JOIN resource_versions AS v ON v.seq = c.seq WHERE c.deleted = 0 ORDER BY c.rid");
+    if (!current) return base::Fail(current.error());
+    for (;;) {
+      const auto has_row = current->Step();
+      if (!has_row) return base::Fail(has_row.error());
+      if (!*has_row) break;
+      const auto resource = Json::parse(current->ColumnText(2), nullptr, false);
+      if (resource.is_discarded()) {
+        return base::Fail(ErrorCode::kStorageFailure,
+                          "a stored resource is not valid JSON; the store is damaged");
+      }
+      if (auto indexed = IndexResource(current->ColumnInt64(0), current->ColumnText(1), resource);
+          !indexed) {
+        return indexed;
+      }
+    }
+  }
+  auto write = database.Prepare(
+      "INSERT OR REPLACE INTO store_properties (name, value) VALUES ('search_index', ?1)");
+  if (!write) return base::Fail(write.error());
+  if (auto ran = RunWith(*write, {std::string_view(fingerprint)}); !ran) return ran;
+  return guard->Commit();
 }
 
 base::Result<HistoryPage> ResourceStore::Impl::History(const HistoryQuery& query) {
@@ -584,10 +897,186 @@ base::Result<HistoryPage> ResourceStore::Impl::History(const HistoryQuery& query
   return page;
 }
 
+base::Result<store::Statement*> ResourceStore::Impl::SearchStatement(const BoundSql& sql) {
+  auto found = search_statements.find(sql.sql);
+  if (found == search_statements.end()) {
+    if (search_statements.size() >= kMaxCachedSearchStatements) search_statements.clear();
+    auto prepared = database.Prepare(sql.sql, store::StatementLifetime::kLongLived);
+    if (!prepared) return base::Fail(prepared.error());
+    found = search_statements.emplace(sql.sql, std::move(*prepared)).first;
+  }
+  store::Statement& statement = found->second;
+  statement.Reset();
+  for (std::size_t i = 0; i < sql.values.size(); ++i) {
+    const int index = static_cast<int>(i) + 1;
+    base::Status bound;
+    const BoundSql::Value& value = sql.values[i];
+    if (const auto* text = std::get_if<std::string>(&value)) {
+      bound = statement.BindText(index, *text);
+    } else if (const auto* integer = std::get_if<std::int64_t>(&value)) {
+      bound = statement.BindInt64(index, *integer);
+    } else if (const auto* real = std::get_if<double>(&value)) {
+      bound = statement.BindDouble(index, *real);
+    } else {
+      bound = statement.BindNull(index);
+    }
+    if (!bound) return base::Fail(bound.error());
+  }
+  return &statement;
+}
+
+base::Result<SearchPage> ResourceStore::Impl::Search(const StoreSearch& search) {
+  // The plan's estimates cannot fail the search by themselves; a failed estimate counts as not
+  // selective, and the failure is reported once the plan is chosen.
+  std::optional<base::Error> estimate_failure;
+  const auto count_rows = [&](const BoundSql& sql) -> std::int64_t {
+    auto statement = SearchStatement(sql);
+    if (!statement) {
+      estimate_failure = statement.error();
+      return std::numeric_limits<std::int64_t>::max();
+    }
+    store::StatementScope scope(**statement);
+    const auto has_row = (*statement)->Step();
+    if (!has_row || !*has_row) {
+      if (!has_row) estimate_failure = has_row.error();
+      return std::numeric_limits<std::int64_t>::max();
+    }
+    return (*statement)->ColumnInt64(0);
+  };
+  const SearchPlan plan = ChooseSearchPlan(search, *this, count_rows);
+  if (estimate_failure) return base::Fail(*estimate_failure);
+
+  SearchPage page;
+  std::vector<std::int64_t> match_keys;
+  bool more = false;
+  if (search.count > 0) {
+    auto statement = SearchStatement(PageSql(search, *this, plan));
+    if (!statement) return base::Fail(statement.error());
+    store::StatementScope scope(**statement);
+    const int sort_columns = static_cast<int>(search.sort.size());
+    for (;;) {
+      const auto has_row = (*statement)->Step();
+      if (!has_row) return base::Fail(has_row.error());
+      if (!*has_row) break;
+      if (static_cast<std::int64_t>(page.matches.size()) == search.count) {
+        more = true;
+        break;
+      }
+      SearchPosition position;
+      position.resource_key = (*statement)->ColumnInt64(0);
+      for (int i = 0; i < sort_columns; ++i) {
+        position.sort_values.push_back(ReadSortValue(**statement, i + 1, search.sort[i].descending));
+      }
+      match_keys.push_back(position.resource_key);
+      page.matches.push_back(RowToVersion(**statement, 1 + sort_columns));
+      page.next = std::move(position);
+    }
+    if (!more) page.next.reset();
+  }
+
+  if (search.total != StoreSearch::Total::kNone) {
+    if (!search.after && !more && search.count > 0) {
+      // The first page holds every match: no need to count them again.
+      page.total = static_cast<std::int64_t>(page.matches.size());
+    } else {
+      const std::optional<std::int64_t> limit =
+          search.total == StoreSearch::Total::kEstimate
+              ? std::optional<std::int64_t>(kEstimateLimit)
+              : std::nullopt;
+      auto statement = SearchStatement(CountSql(search, *this, plan, limit));
+      if (!statement) return base::Fail(statement.error());
+      store::StatementScope scope(**statement);
+      const auto has_row = (*statement)->Step();
+      if (!has_row) return base::Fail(has_row.error());
+      page.total = *has_row ? (*statement)->ColumnInt64(0) : 0;
+    }
+  }
+
+  if (auto added = AddIncluded(search, page, match_keys); !added) return base::Fail(added.error());
+  return page;
+}
+
+base::Status ResourceStore::Impl::AddIncluded(const StoreSearch& search, SearchPage& page,
+                                              const std::vector<std::int64_t>& match_keys) {
+  std::set<std::string, std::less<>> seen;
+  for (const StoredVersion& match : page.matches) seen.insert(Reference(match.type, match.id));
+  const auto full = [&] {
+    if (page.included.size() < search.max_included) return false;
+    page.included_truncated = true;
+    return true;
+  };
+
+  for (const IncludeRequest& include : search.includes) {
+    const auto pid = Find(include.source_type, include.parameter);
+    if (!pid) continue;
+    std::vector<std::string> targets;
+    for (const std::int64_t key : match_keys) {
+      store::StatementScope select(Get(Query::kReferenceTargets));
+      if (auto bound = Bind(*select, {key, *pid}); !bound) return bound;
+      for (;;) {
+        const auto has_row = select->Step();
+        if (!has_row) return base::Fail(has_row.error());
+        if (!*has_row) break;
+        targets.push_back(select->ColumnText(0));
+      }
+    }
+    for (const std::string& target : targets) {
+      const auto local = SplitLocalReference(target);
+      if (!local || seen.contains(target)) continue;
+      if (include.target_type && local->first != *include.target_type) continue;
+      auto stored = ReadCurrent(local->first, local->second);
+      if (!stored) {
+        if (stored.error().code == ErrorCode::kNotFound || stored.error().code == ErrorCode::kGone) {
+          continue;
+        }
+        return base::Fail(stored.error());
+      }
+      if (full()) return {};
+      seen.insert(target);
+      page.included.push_back(std::move(*stored));
+    }
+  }
+
+  for (const IncludeRequest& include : search.revincludes) {
+    const auto pid = Find(include.source_type, include.parameter);
+    if (!pid) continue;
+    std::vector<std::int64_t> keys;
+    for (const StoredVersion& match : page.matches) {
+      if (include.target_type && match.type != *include.target_type) continue;
+      store::StatementScope select(Get(Query::kReferencingResources));
+      const std::string target = Reference(match.type, match.id);
+      if (auto bound = Bind(*select, {*pid, std::string_view(target)}); !bound) return bound;
+      for (;;) {
+        const auto has_row = select->Step();
+        if (!has_row) return base::Fail(has_row.error());
+        if (!*has_row) break;
+        keys.push_back(select->ColumnInt64(0));
+      }
+    }
+    for (const std::int64_t key : keys) {
+      store::StatementScope read(Get(Query::kReadByKey));
+      if (auto bound = Bind(*read, {key}); !bound) return bound;
+      const auto has_row = read->Step();
+      if (!has_row) return base::Fail(has_row.error());
+      if (!*has_row) continue;
+      StoredVersion stored = RowToVersion(*read);
+      std::string reference = Reference(stored.type, stored.id);
+      if (seen.contains(reference)) continue;
+      if (full()) return {};
+      seen.insert(std::move(reference));
+      page.included.push_back(std::move(stored));
+    }
+  }
+  return {};
+}
+
 base::Status ResourceStore::Impl::DeleteEverything() {
-  // Children before parents, for the foreign key from resource_current.
+  // Children before parents, for the foreign key from resource_current. Parameter numbers and
+  // the index fingerprint stay: they describe the definitions, not the data.
   return database.Execute(
-      "DELETE FROM search_tokens; DELETE FROM resource_current; DELETE FROM resource_versions");
+      "DELETE FROM search_token; DELETE FROM search_string; DELETE FROM search_date; "
+      "DELETE FROM search_reference; DELETE FROM search_number; "
+      "DELETE FROM resource_current; DELETE FROM resource_versions");
 }
 
 base::Result<std::map<std::string, std::int64_t>> ResourceStore::Impl::CountByType() {
@@ -709,6 +1198,15 @@ base::Result<std::unique_ptr<ResourceStore>> ResourceStore::Open(const std::stri
   // commit in constant time. Both vanish when the store closes.
   auto database = store::Database::Open(path == ":memory:" ? std::string() : path);
   if (!database) return failure(database.error());
+  // A tenant of a million resources has an index of gigabytes: a larger page cache keeps the
+  // hot pages in SQLite's memory, and mapping the file makes the rest memory reads instead of
+  // read() system calls (SQLite limits the mapping to what the file has and to its build's cap).
+  if (auto tuned = database->Execute(
+          "PRAGMA cache_size = -" + std::to_string(kPageCacheKibibytes) +
+          "; PRAGMA mmap_size = " + std::to_string(kMappedBytes));
+      !tuned) {
+    return failure(tuned.error());
+  }
 
   const auto schema_version = database->ReadIntegerPragma("user_version");
   if (!schema_version) return failure(schema_version.error());
@@ -722,7 +1220,13 @@ base::Result<std::unique_ptr<ResourceStore>> ResourceStore::Open(const std::stri
   if (*schema_version < kSchemaVersion) {
     auto guard = store::TransactionGuard::Begin(*database);
     if (!guard) return failure(guard.error());
+    if (*schema_version == 1) {
+      if (auto renamed = database->Execute(kMigrateFromVersion1); !renamed) {
+        return failure(renamed.error());
+      }
+    }
     std::string schema(kSchema);
+    if (*schema_version == 1) schema += kCopyCurrentFromVersion1;
     schema += "PRAGMA user_version = " + std::to_string(kSchemaVersion) + ";";
     if (auto created = database->Execute(schema); !created) return failure(created.error());
     if (auto committed = guard->Commit(); !committed) return failure(committed.error());
@@ -731,6 +1235,8 @@ base::Result<std::unique_ptr<ResourceStore>> ResourceStore::Open(const std::stri
   auto impl = std::make_unique<Impl>(std::move(*database), std::move(id_generator));
   if (auto prepared = impl->PrepareStatements(); !prepared) return failure(prepared.error());
   if (auto loaded = impl->LoadLatestUpdate(); !loaded) return failure(loaded.error());
+  if (auto numbered = impl->LoadParameterIds(); !numbered) return failure(numbered.error());
+  if (auto indexed = impl->RebuildIndexIfStale(); !indexed) return failure(indexed.error());
   // The constructor is private, so make_unique cannot reach it.
   return std::unique_ptr<ResourceStore>(new ResourceStore(std::move(impl)));
 }
@@ -756,6 +1262,13 @@ base::Result<StoredVersion> ResourceStore::ReadVersion(std::string_view type, st
   // but the mutex keeps writers of this store out between them.
   const std::lock_guard lock(impl_->mutex);
   return impl_->ReadVersion(type, id, version);
+}
+
+base::Result<SearchPage> ResourceStore::Search(const StoreSearch& search) {
+  // No BEGIN: the mutex keeps every writer of this store out, so the statements of one search
+  // see one state.
+  const std::lock_guard lock(impl_->mutex);
+  return impl_->Search(search);
 }
 
 base::Status ResourceStore::Clear() {

@@ -4,8 +4,9 @@
 //
 // Every version of every resource is kept. The store assigns ids (through the tenant's id
 // generator), meta.versionId (1, 2, ...) and meta.lastUpdated (UTC, milliseconds), and writes
-// them into the stored JSON. A delete is a version of its own with no body. Search values that
-// conditional interactions need (identifier tokens) are indexed when a resource is written.
+// them into the stored JSON. A delete is a version of its own with no body. The values of every
+// R4 search parameter (fhir/search_parameters.h) are indexed when a resource is written, inside
+// the write's transaction: replaced on update and removed on delete, so search never reads JSON.
 //
 // Thread safety: every method may be called from any thread. One connection serves the tenant
 // and a mutex serialises access; a Transaction holds that mutex for its whole life, so all the
@@ -22,6 +23,7 @@
 
 #include "base/result.h"
 #include "fhir/json_value.h"
+#include "sandbox/search_query.h"
 
 namespace fhirbridge::sandbox {
 
@@ -62,6 +64,16 @@ struct HistoryQuery {
 struct HistoryPage {
   std::vector<StoredVersion> entries;  // newest first
   std::int64_t total = 0;              // how many versions match, ignoring `count`
+};
+
+// One page of a search.
+struct SearchPage {
+  std::vector<StoredVersion> matches;   // in the search's order
+  std::vector<StoredVersion> included;  // _include and _revinclude, each resource once
+  std::optional<std::int64_t> total;    // per StoreSearch::total; an estimate stops at 10,000
+  // Where the next page starts; nullopt on the last page.
+  std::optional<SearchPosition> next;
+  bool included_truncated = false;  // StoreSearch::max_included was reached
 };
 
 using IdGenerator = std::function<std::string()>;
@@ -138,6 +150,11 @@ class ResourceStore {
 
   // Number of current (not deleted) resources per type.
   base::Result<std::map<std::string, std::int64_t>> CountByType();
+
+  // One page of `search` over current resources, answered from the search index (see
+  // sandbox/search_query.h). Read-only; the page, its total and its included resources are
+  // read while no writer can run, so they agree with each other.
+  base::Result<SearchPage> Search(const StoreSearch& search);
 
  private:
   friend class Transaction;

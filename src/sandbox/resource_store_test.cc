@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "store/sqlite.h"
+
 namespace fhirbridge::sandbox {
 namespace {
 
@@ -473,6 +475,161 @@ TEST(ResourceStoreTest, LastUpdatedStrictlyIncreasesAcrossRapidWrites) {
     EXPECT_GT(created.last_updated, previous);
     previous = created.last_updated;
   }
+}
+
+
+namespace search {
+
+// Criteria and searches are built here for the same reason as HistoryQuery above.
+Criterion FamilyStartsWith(std::string prefix) {
+  Criterion criterion;
+  criterion.parameter = "family";
+  criterion.index = SearchIndex::kString;
+  criterion.any_of.push_back(StringMatch{StringMatch::Mode::kStartsWith, std::move(prefix)});
+  return criterion;
+}
+
+Criterion IdentifierIs(std::string system, std::string value) {
+  Criterion criterion;
+  criterion.parameter = "identifier";
+  criterion.index = SearchIndex::kToken;
+  criterion.any_of.push_back(TokenMatch{std::move(system), std::move(value)});
+  return criterion;
+}
+
+StoreSearch PatientsWhere(std::vector<Criterion> criteria, std::int64_t count = 10) {
+  StoreSearch query;
+  query.type = "Patient";
+  query.criteria = std::move(criteria);
+  query.count = count;
+  return query;
+}
+
+std::vector<std::string> Ids(const SearchPage& page) {
+  std::vector<std::string> ids;
+  for (const StoredVersion& match : page.matches) ids.push_back(match.id);
+  return ids;
+}
+
+std::vector<std::string> SearchIds(ResourceStore& store, const StoreSearch& query) {
+  auto page = store.Search(query);
+  EXPECT_TRUE(page.has_value()) << page.error().ToString();
+  return page ? Ids(*page) : std::vector<std::string>{};
+}
+
+}  // namespace search
+
+TEST(ResourceStoreSearchTest, TheIndexFollowsUpdatesAndDeletes) {
+  auto store = OpenInMemory();
+  const StoredVersion created = CreatePatient(*store, Patient("Ahlberg"));
+  EXPECT_EQ(search::SearchIds(*store, search::PatientsWhere({search::FamilyStartsWith("ahl")})),
+            std::vector<std::string>{created.id});
+
+  ASSERT_TRUE(UpdatePatient(*store, created.id, Patient("Berglund")));
+  EXPECT_TRUE(
+      search::SearchIds(*store, search::PatientsWhere({search::FamilyStartsWith("ahl")})).empty());
+  EXPECT_EQ(search::SearchIds(*store, search::PatientsWhere({search::FamilyStartsWith("berg")})),
+            std::vector<std::string>{created.id});
+
+  ASSERT_TRUE(DeletePatient(*store, created.id));
+  EXPECT_TRUE(
+      search::SearchIds(*store, search::PatientsWhere({search::FamilyStartsWith("berg")})).empty());
+}
+
+TEST(ResourceStoreSearchTest, AWriteThatRollsBackLeavesTheIndexAsItWas) {
+  auto store = OpenInMemory();
+  {
+    auto transaction = store->Begin();
+    ASSERT_TRUE(transaction.has_value());
+    ASSERT_TRUE((*transaction)->Create("Patient", Patient("Rolled")));
+  }
+  EXPECT_TRUE(search::SearchIds(*store, search::PatientsWhere({search::FamilyStartsWith("rolled")}))
+                  .empty());
+}
+
+TEST(ResourceStoreSearchTest, KeysetPagesNeitherSkipNorRepeatWhenOthersWrite) {
+  auto store = OpenInMemory();
+  std::vector<std::string> ids;
+  for (const char* family : {"Page", "Page", "Page", "Page", "Page"}) {
+    ids.push_back(CreatePatient(*store, Patient(family)).id);
+  }
+  StoreSearch query = search::PatientsWhere({search::FamilyStartsWith("page")}, 2);
+  auto first = store->Search(query);
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  EXPECT_EQ(search::Ids(*first), (std::vector<std::string>{ids[0], ids[1]}));
+  EXPECT_EQ(first->total, 5);
+  ASSERT_TRUE(first->next.has_value());
+
+  // An offset would now skip ids[2]: one resource before it is gone.
+  ASSERT_TRUE(DeletePatient(*store, ids[0]));
+  const std::string added = CreatePatient(*store, Patient("Page")).id;
+  query.after = first->next;
+  auto second = store->Search(query);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(search::Ids(*second), (std::vector<std::string>{ids[2], ids[3]}));
+  query.after = second->next;
+  auto third = store->Search(query);
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(search::Ids(*third), (std::vector<std::string>{ids[4], added}));
+  EXPECT_FALSE(third->next.has_value());
+}
+
+TEST(ResourceStoreSearchTest, ConditionalCreateFindsIdentifiersThroughTheSearchIndex) {
+  auto store = OpenInMemory();
+  const StoredVersion created = CreatePatient(*store, Patient("A", {Identifier("urn:mrn", "7")}));
+  EXPECT_EQ(search::SearchIds(*store, search::PatientsWhere({search::IdentifierIs("urn:mrn", "7")})),
+            std::vector<std::string>{created.id});
+  EXPECT_EQ(Find(*store, {.system = std::nullopt, .value = "7"}),
+            std::vector<std::string>{created.id});
+}
+
+TEST(ResourceStoreSearchTest, AStoreOfSchemaOneIsMigratedAndIndexed) {
+  const std::string path = (FreshDirectory("resource_store_schema_one") / "tenant.db").string();
+  {
+    // The tables and one resource as the first version of the store wrote them.
+    auto database = store::Database::Open(path);
+    ASSERT_TRUE(database.has_value());
+    ASSERT_TRUE(database->Execute(R"sql(
+      CREATE TABLE resource_versions (seq INTEGER PRIMARY KEY, type TEXT NOT NULL,
+        id TEXT NOT NULL, version INTEGER NOT NULL, last_updated TEXT NOT NULL,
+        deleted INTEGER NOT NULL, method TEXT NOT NULL, json TEXT NOT NULL,
+        UNIQUE (type, id, version));
+      CREATE TABLE resource_current (type TEXT NOT NULL, id TEXT NOT NULL,
+        seq INTEGER NOT NULL REFERENCES resource_versions (seq), version INTEGER NOT NULL,
+        deleted INTEGER NOT NULL, PRIMARY KEY (type, id)) WITHOUT ROWID;
+      CREATE TABLE search_tokens (type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+        system TEXT NOT NULL, value TEXT NOT NULL);
+      INSERT INTO resource_versions VALUES (1, 'Patient', 'old-1', 1, '2024-01-01T00:00:00.000Z',
+        0, 'POST', '{"resourceType":"Patient","id":"old-1","name":[{"family":"Olsen"}]}');
+      INSERT INTO resource_current VALUES ('Patient', 'old-1', 1, 1, 0);
+      PRAGMA user_version = 1;
+    )sql"));
+  }
+  auto store = ResourceStore::Open(path, CountingIds());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  ASSERT_TRUE((*store)->Read("Patient", "old-1").has_value());
+  EXPECT_EQ(search::SearchIds(**store, search::PatientsWhere({search::FamilyStartsWith("ols")})),
+            std::vector<std::string>{"old-1"});
+}
+
+TEST(ResourceStoreSearchTest, AnIndexBuiltFromOtherDefinitionsIsRebuiltOnOpen) {
+  const std::string path = (FreshDirectory("resource_store_stale_index") / "tenant.db").string();
+  std::string id;
+  {
+    auto store = ResourceStore::Open(path, CountingIds());
+    ASSERT_TRUE(store.has_value());
+    id = CreatePatient(**store, Patient("Stale")).id;
+  }
+  {
+    auto database = store::Database::Open(path);
+    ASSERT_TRUE(database.has_value());
+    ASSERT_TRUE(database->Execute(
+        "DELETE FROM search_string; UPDATE store_properties SET value = 'other definitions'"));
+  }
+  auto store = ResourceStore::Open(path, CountingIds());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_EQ(search::SearchIds(**store, search::PatientsWhere({search::FamilyStartsWith("stale")})),
+            std::vector<std::string>{id});
 }
 
 }  // namespace

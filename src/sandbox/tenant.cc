@@ -12,7 +12,14 @@ Tenant::Tenant(TenantConfig config, const BuildLevel& build_level, IdGenerator i
     : config_(std::move(config)),
       build_level_(build_level),
       id_generator_(std::move(id_generator)),
-      store_(std::move(store)) {}
+      store_(std::move(store)),
+      traffic_(config_.traffic, config_.faults),
+      auth_(std::make_unique<AuthorizationServer>(
+          config_.name,
+          AuthSettings{std::chrono::seconds(config_.auth.access_token_seconds),
+                       std::chrono::seconds(60), std::chrono::hours(24), config_.auth.auto_approve,
+                       config_.auth.default_patient, config_.auth.user_practitioner},
+          HttpJwksFetcher())) {}
 
 base::Result<std::unique_ptr<Tenant>> Tenant::Open(TenantConfig config,
                                                    const BuildLevel& build_level) {

@@ -1,14 +1,17 @@
 #pragma once
 
-// A tenant: one simulated organisation with its configuration, build level and store.
+// A tenant: one simulated organisation with its configuration, build level, store, traffic
+// state (limits and injected faults, changeable at run time) and authorization server.
 
 #include <memory>
 #include <string>
 
 #include "base/result.h"
+#include "sandbox/auth_server.h"
 #include "sandbox/build_level.h"
 #include "sandbox/resource_store.h"
 #include "sandbox/tenant_config.h"
+#include "sandbox/tenant_traffic.h"
 
 namespace fhirbridge::sandbox {
 
@@ -23,6 +26,11 @@ class Tenant {
   const BuildLevel& build_level() const { return build_level_; }
   ResourceStore& store() { return *store_; }
   const IdGenerator& id_generator() const { return id_generator_; }
+  // Current traffic and fault settings; config() keeps those the tenant started with.
+  TenantTraffic& traffic() { return traffic_; }
+  // The tenant's SMART authorization server and whether its FHIR API requires a token.
+  AuthorizationServer& auth() { return *auth_; }
+  bool requires_token() const { return config_.auth.required; }
 
   // Removes everything clients wrote and loads the baseline again, in one transaction: a client
   // never sees a half-reset tenant. Returns the number of baseline resources loaded.
@@ -39,6 +47,8 @@ class Tenant {
   const BuildLevel& build_level_;
   IdGenerator id_generator_;
   std::unique_ptr<ResourceStore> store_;
+  TenantTraffic traffic_;
+  std::unique_ptr<AuthorizationServer> auth_;
 };
 
 }  // namespace fhirbridge::sandbox

@@ -18,7 +18,10 @@
 
 #include "base/embedded_files.h"
 #include "fhir/resource_types.h"
+#include "sandbox/auth_config_toml.h"
 #include "sandbox/id_generator.h"
+#include "sandbox/search_config_toml.h"
+#include "sandbox/traffic_config_toml.h"
 
 namespace fhirbridge::sandbox {
 namespace {
@@ -31,10 +34,12 @@ constexpr std::string_view kBaselinePrefix = "sandbox/baseline/";
 constexpr std::array kTopLevelKeys = {"server"sv, "build_levels"sv, "tenants"sv};
 constexpr std::array kServerKeys = {"host"sv, "port"sv, "threads"sv, "max_header_bytes"sv,
                                     "max_body_bytes"sv};
-constexpr std::array kBuildLevelKeys = {"description"sv, "software_version"sv, "update_as_create"sv,
-                                        "system_interactions"sv, "resources"sv};
+constexpr std::array kBuildLevelKeys = {
+    "description"sv, "software_version"sv,     "update_as_create"sv,    "system_interactions"sv,
+    "resources"sv,   kSearchBuildLevelKeys[0], kSearchBuildLevelKeys[1]};
 constexpr std::array kTenantKeys = {"name"sv,      "display_name"sv, "build_level"sv, "id_style"sv,
-                                    "id_length"sv, "storage"sv,      "baseline"sv};
+                                    "id_length"sv, "storage"sv,      "baseline"sv,    "traffic"sv,
+                                    "faults"sv,    "auth"sv};
 
 // Bounds that keep a mistyped number from starving or exhausting the server.
 constexpr std::int64_t kMaxThreads = 1024;
@@ -381,6 +386,10 @@ class ConfigReader {
       WrongType(*resources_node, resources_path, "a table of resource type = [interaction codes]");
     }
 
+    ReadBuildLevelSearch(*table, path, level,
+                         [this](toml::source_position position, std::string_view key_path,
+                                std::string_view what) { AddProblem(position, key_path, what); });
+
     levels.emplace(level.name, std::move(level));
   }
 
@@ -542,6 +551,13 @@ class ConfigReader {
       }
       tenant.baseline = std::move(*baseline);
     }
+
+    const TomlProblemSink report = [this](toml::source_position position, std::string_view key_path,
+                                          std::string_view what) {
+      AddProblem(position, key_path, what);
+    };
+    ReadTenantTrafficTables(table, path, tenant.traffic, tenant.faults, report);
+    ReadTenantAuthTable(table, path, tenant.auth, report);
 
     if (!usable) return std::nullopt;
     return tenant;

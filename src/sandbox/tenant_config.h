@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "base/result.h"
+#include "sandbox/auth_config.h"
 #include "sandbox/build_level.h"
+#include "sandbox/traffic_config.h"
 
 namespace fhirbridge::sandbox {
 
@@ -38,6 +40,9 @@ struct TenantConfig {
   std::size_t id_length = 24;        // ignored for kUuid and kSequential
   std::string storage = ":memory:";  // SQLite path, or ":memory:"
   std::string baseline = "default";  // folder under sandbox/baseline/ loaded at start and reset
+  TrafficSettings traffic;           // [tenants.traffic]: rate and concurrency limits
+  FaultSettings faults;              // [tenants.faults]: injected faults
+  TenantAuthSettings auth;           // [tenants.auth]: tokens required, lifetimes, test user
 };
 
 struct SandboxConfig {

@@ -73,6 +73,14 @@ base::Status Statement::BindInt64(int index, std::int64_t value) {
   return {};
 }
 
+base::Status Statement::BindDouble(int index, double value) {
+  const int result = sqlite3_bind_double(statement_, index, value);
+  if (result != SQLITE_OK) {
+    return std::unexpected(StorageError(connection_, result, "bind a number"));
+  }
+  return {};
+}
+
 base::Status Statement::BindNull(int index) {
   const int result = sqlite3_bind_null(statement_, index);
   if (result != SQLITE_OK) return std::unexpected(StorageError(connection_, result, "bind null"));
@@ -105,8 +113,27 @@ std::int64_t Statement::ColumnInt64(int column) const {
   return sqlite3_column_int64(statement_, column);
 }
 
+double Statement::ColumnDouble(int column) const {
+  return sqlite3_column_double(statement_, column);
+}
+
 bool Statement::ColumnIsNull(int column) const {
   return sqlite3_column_type(statement_, column) == SQLITE_NULL;
+}
+
+Statement::ColumnType Statement::TypeOf(int column) const {
+  switch (sqlite3_column_type(statement_, column)) {
+    case SQLITE_INTEGER:
+      return ColumnType::kInteger;
+    case SQLITE_FLOAT:
+      return ColumnType::kFloat;
+    case SQLITE_TEXT:
+      return ColumnType::kText;
+    case SQLITE_BLOB:
+      return ColumnType::kBlob;
+    default:
+      return ColumnType::kNull;
+  }
 }
 
 void Statement::Reset() {

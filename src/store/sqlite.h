@@ -44,6 +44,7 @@ class Statement {
   // Parameters are numbered from 1, as in SQL ("?1"). Text is copied by SQLite.
   base::Status BindText(int index, std::string_view value);
   base::Status BindInt64(int index, std::int64_t value);
+  base::Status BindDouble(int index, double value);
   base::Status BindNull(int index);
 
   // Advances to the next row: true when a row is available, false when the statement is done.
@@ -56,7 +57,11 @@ class Statement {
   // returned true. A NULL reads as "" or 0.
   std::string ColumnText(int column) const;
   std::int64_t ColumnInt64(int column) const;
+  double ColumnDouble(int column) const;
   bool ColumnIsNull(int column) const;
+  // The storage class of the column's value in the current row.
+  enum class ColumnType { kInteger, kFloat, kText, kBlob, kNull };
+  ColumnType TypeOf(int column) const;
 
   // Makes the statement ready to run again and clears its bindings. A statement that is left
   // mid-result keeps a read transaction open, so reused statements should be reset after use

@@ -251,3 +251,78 @@ test('transaction resolves urn:uuid references to the ids the server assigns', a
   assert.equal(observation.subject.reference, `Patient/${patientId}`);
   assert.equal(observation.valueQuantity.value, 72);
 });
+
+test('search pages through more than a thousand results with nextPage, each id exactly once',
+  async () => {
+    const resultCount = 1001;
+    const patientUrn = `urn:uuid:${randomUUID()}`;
+    const observationEntries = Array.from({ length: resultCount }, (_, index) => ({
+      fullUrl: `urn:uuid:${randomUUID()}`,
+      resource: {
+        resourceType: 'Observation',
+        status: 'final',
+        category: [{ coding: [{
+          system: 'http://terminology.hl7.org/CodeSystem/observation-category',
+          code: 'vital-signs',
+        }] }],
+        code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+        subject: { reference: patientUrn },
+        valueQuantity: { value: 60 + (index % 40), unit: '/min' },
+      },
+      request: { method: 'POST', url: 'Observation' },
+    }));
+    const created = await client.transaction({
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { fullUrl: patientUrn, resource: patientNamed(`Paging-${randomUUID()}`),
+            request: { method: 'POST', url: 'Patient' } },
+          ...observationEntries,
+        ],
+      },
+    });
+    const patientId = created.entry[0].response.location.match(/\/Patient\/([^/]+)\//)[1];
+    const createdIds = new Set(created.entry.slice(1).map(
+      (entry) => entry.response.location.match(/\/Observation\/([^/]+)\//)[1]));
+    assert.equal(createdIds.size, resultCount);
+
+    const seen = new Map();
+    let pages = 0;
+    let bundle = await client.search({
+      resourceType: 'Observation',
+      searchParams: { patient: patientId, category: 'vital-signs', _count: 100 },
+    });
+    assert.equal(bundle.type, 'searchset');
+    assert.equal(bundle.total, resultCount);
+    while (bundle) {
+      pages += 1;
+      for (const entry of bundle.entry ?? []) {
+        assert.equal(entry.search.mode, 'match');
+        seen.set(entry.resource.id, (seen.get(entry.resource.id) ?? 0) + 1);
+      }
+      bundle = await client.nextPage({ bundle });
+    }
+
+    assert.equal(pages, Math.ceil(resultCount / 100));
+    assert.equal(seen.size, resultCount);
+    for (const [id, times] of seen) {
+      assert.equal(times, 1, `${id} was returned ${times} times`);
+      assert.ok(createdIds.has(id), `${id} is not one of the observations created`);
+    }
+  });
+
+test('POST _search with a form body finds what GET finds', async () => {
+  const family = `PostSearch-${randomUUID()}`;
+  const created = await createPatient(family);
+
+  const bundle = await client.search({
+    resourceType: 'Patient',
+    searchParams: { family },
+    options: { postSearch: true },
+  });
+
+  assert.equal(responseOf(bundle).status, 200);
+  assert.equal(bundle.total, 1);
+  assert.equal(bundle.entry[0].resource.id, created.id);
+});
