@@ -5,17 +5,17 @@
 #
 #   bench/token_bench.sh            build release, run, print the figures
 #
-# Environment: BENCH_DURATION (seconds, default 8), BENCH_CONNECTIONS (default 16),
-# BENCH_SERVER_THREADS (default 1), BENCH_ASSERTIONS (pre-signed assertions, default 40000; a
+# Environment: BENCH_DURATION (seconds, default 3), BENCH_CONNECTIONS (default 16),
+# BENCH_SERVER_THREADS (default 1), BENCH_ASSERTIONS (pre-signed assertions, default 60000; a
 # run that needs more shows errors rather than passing), BENCH_BUILD=0 to skip the build.
 # Traffic goes to 127.0.0.1 only and every run is bounded in time.
 set -euo pipefail
 repo_dir="$(cd "$(dirname "$0")/.." && pwd)"
 bench_dir="$repo_dir/bench"
-duration="${BENCH_DURATION:-8}"
+duration="${BENCH_DURATION:-3}"
 connections="${BENCH_CONNECTIONS:-16}"
 server_threads="${BENCH_SERVER_THREADS:-1}"
-assertion_count="${BENCH_ASSERTIONS:-40000}"
+assertion_count="${BENCH_ASSERTIONS:-60000}"
 target=2000
 
 fail() { echo "token_bench: $*" >&2; exit 1; }

@@ -243,9 +243,14 @@ struct AuthorizationServer::State {
   // rotation would.
   jose::PrivateKey signing_key;
   std::string signing_key_id;
+  base::SystemTime next_purge;  // guarded by mutex
 
-  // Drops expired codes, tokens and pending requests so memory stays bounded. Needs mutex.
+  // Drops expired codes, tokens and pending requests so memory stays bounded. Runs at most once
+  // a second: a sweep visits every record, and doing it per request made issuing tokens cost
+  // more the more had been issued. Needs mutex.
   void Purge(base::SystemTime now) {
+    if (now < next_purge) return;
+    next_purge = now + std::chrono::seconds(1);
     std::erase_if(codes, [&](const auto& entry) { return entry.second.expires <= now; });
     std::erase_if(access_tokens, [&](const auto& entry) { return entry.second.expires <= now; });
     std::erase_if(refresh_tokens, [&](const auto& entry) { return entry.second.expires <= now; });
@@ -300,9 +305,8 @@ struct AuthorizationServer::State {
                                     base::SystemTime now) const {
     const std::int64_t issued = EpochSeconds(now);
     // The subject is the test user: its Practitioner id when configured, else its user name.
-    const std::string subject = settings.user_practitioner.empty()
-                                    ? std::string(kTestUsername)
-                                    : settings.user_practitioner;
+    const std::string subject = settings.user_practitioner.empty() ? std::string(kTestUsername)
+                                                                   : settings.user_practitioner;
     Json claims = {{"iss", urls.oauth_base},
                    {"sub", subject},
                    {"aud", client_id},

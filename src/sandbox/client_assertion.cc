@@ -92,6 +92,18 @@ base::Result<std::vector<jose::JwkSetEntry>> JwksCache::Keys(const std::string& 
   return keys;
 }
 
+base::Result<std::vector<jose::JwkSetEntry>> JwksCache::InlineKeys(const std::string& jwks_text) {
+  std::lock_guard lock(mutex_);
+  if (const auto found = inline_sets_.find(jwks_text); found != inline_sets_.end()) {
+    return found->second;
+  }
+  auto keys = jose::ParseJwkSet(fhir::Json::parse(jwks_text, nullptr, false));
+  if (!keys) return Fail(ErrorCode::kOAuthInvalidClient, "The registered JWK Set is unusable.");
+  // Registrations are few; a replaced registration leaves its old entry, which is harmless.
+  inline_sets_.emplace(jwks_text, *keys);
+  return keys;
+}
+
 base::Status ClientAssertionVerifier::Verify(std::string_view assertion, const AppRegistration& app,
                                              std::string_view token_url, base::SystemTime now) {
   if (app.type != ClientType::kConfidentialAsymmetric) {
@@ -135,8 +147,8 @@ base::Status ClientAssertionVerifier::Verify(std::string_view assertion, const A
       key = find_key(*keys);
     }
   } else {
-    auto keys = jose::ParseJwkSet(fhir::Json::parse(app.jwks, nullptr, false));
-    if (!keys) return Refuse("The registered JWK Set is unusable.");
+    auto keys = cache_.InlineKeys(app.jwks);
+    if (!keys) return Fail(keys.error());
     key = find_key(*keys);
   }
   if (!key) {
@@ -195,8 +207,16 @@ base::Status ClientAssertionVerifier::RememberJti(const std::string& client_id,
                                                   base::SystemTime now) {
   std::lock_guard lock(mutex_);
   auto& seen = seen_jti_[client_id];
-  // Forget assertions that have expired: they can no longer be replayed anyway.
-  std::erase_if(seen, [&](const auto& entry) { return entry.second <= now; });
+  // Forget assertions that have expired, which can no longer be replayed anyway. The sweep runs
+  // at most once a second so that its cost does not grow with every request.
+  if (now >= next_sweep_) {
+    next_sweep_ = now + std::chrono::seconds(1);
+    for (auto& [client, jtis] : seen_jti_) {
+      std::erase_if(jtis, [&](const auto& entry) { return entry.second <= now; });
+    }
+  }
+  const auto previous = seen.find(jti);
+  if (previous != seen.end() && previous->second <= now) seen.erase(previous);
   if (!seen.emplace(jti, expires).second) {
     return Refuse("This jti was already used; every assertion needs a fresh one.");
   }

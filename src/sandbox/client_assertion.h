@@ -43,6 +43,9 @@ class JwksCache {
   base::Result<std::vector<jose::JwkSetEntry>> Keys(const std::string& url, bool refresh,
                                                     base::SystemTime now);
 
+  // The keys of a JWK Set registered inline (its JSON text), parsed once and then reused.
+  base::Result<std::vector<jose::JwkSetEntry>> InlineKeys(const std::string& jwks_text);
+
   static constexpr std::chrono::hours kMaximumAge{29};
 
  private:
@@ -52,7 +55,8 @@ class JwksCache {
   };
   JwksFetcher fetcher_;
   std::mutex mutex_;
-  std::map<std::string, Entry> entries_;  // guarded by mutex_
+  std::map<std::string, Entry> entries_;                               // guarded by mutex_
+  std::map<std::string, std::vector<jose::JwkSetEntry>> inline_sets_;  // guarded by mutex_
 };
 
 class ClientAssertionVerifier {
@@ -76,6 +80,7 @@ class ClientAssertionVerifier {
   std::mutex mutex_;
   // client id -> jti -> when the assertion that used it expires. Guarded by mutex_.
   std::map<std::string, std::map<std::string, base::SystemTime>> seen_jti_;
+  base::SystemTime next_sweep_;  // guarded by mutex_
 };
 
 }  // namespace fhirbridge::sandbox
