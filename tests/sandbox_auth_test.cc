@@ -123,7 +123,17 @@ TEST_F(SandboxAuthTest, DiscoveryAndMetadataArePublicAndDescribeTheServer) {
                             "token_endpoint_auth_signing_alg_values_supported"}) {
     EXPECT_TRUE(document.contains(field)) << field;
   }
-  EXPECT_EQ(Get(base_ + "/metadata").status, 200);
+  const http::ClientResponse metadata = Get(base_ + "/metadata");
+  ASSERT_EQ(metadata.status, 200);
+  const Json security = Json::parse(metadata.body)["rest"][0]["security"];
+  EXPECT_EQ(security["extension"][0]["url"],
+            "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris");
+  bool token_listed = false;
+  for (const Json& uri : security["extension"][0]["extension"]) {
+    token_listed |= uri["url"] == "token" && uri["valueUri"] == token_url_;
+  }
+  EXPECT_TRUE(token_listed) << security.dump();
+  EXPECT_EQ(security["service"][0]["coding"][0]["code"], "SMART-on-FHIR");
   EXPECT_EQ(Get(sandbox_.origin() + "/secure/oauth2/jwks").status, 200);
 }
 

@@ -1,5 +1,6 @@
 #include "sandbox/capability_statement.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "sandbox/search.h"
@@ -54,6 +55,30 @@ fhir::Json BuildCapabilityStatement(const Tenant& tenant, const std::set<Interac
 
   fhir::Json rest = {{"mode", "server"}, {"resource", std::move(resources)}};
   if (!system_interactions.empty()) rest["interaction"] = std::move(system_interactions);
+
+  // SMART's second discovery route: the OAuth endpoints as an extension of rest.security.
+  const std::string_view base(base_url);
+  const std::string origin(
+      base.substr(0, base.size() - std::min(base.size(), tenant.BasePath().size())));
+  const std::string oauth = origin + "/" + tenant.config().name + "/oauth2";
+  fhir::Json uris = fhir::Json::array();
+  for (const auto& [name, endpoint] :
+       {std::pair{"authorize", "/authorize"}, std::pair{"token", "/token"},
+        std::pair{"introspect", "/introspect"}, std::pair{"revoke", "/revoke"}}) {
+    uris.push_back({{"url", name}, {"valueUri", oauth + endpoint}});
+  }
+  rest["security"] = {
+      {"extension",
+       {{{"url", "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"},
+         {"extension", std::move(uris)}}}},
+      {"service",
+       {{{"coding",
+          {{{"system", "http://terminology.hl7.org/CodeSystem/restful-security-service"},
+            {"code", "SMART-on-FHIR"}}}}}}},
+      {"description", tenant.requires_token()
+                          ? "Every request needs a SMART bearer token."
+                          : "SMART bearer tokens are optional here; a token that is sent is "
+                            "enforced."}};
 
   const TenantConfig& config = tenant.config();
   return {
