@@ -165,6 +165,18 @@ TEST_F(SandboxAuthTest, BackendTokensReadWithinTheirScopesAndGet403Beyond) {
   EXPECT_EQ(Get(base_ + "/Patient/" + std::string(kPatientId), token).status, 401);
   EXPECT_EQ(AdminJson("PUT", "/admin/tenants/secure/auth-errors", {{"no_such_error", true}}).status,
             400);
+
+  // Simulated: a slow token endpoint.
+  ASSERT_EQ(AdminJson("PUT", "/admin/tenants/secure/auth-errors",
+                      {{"reject_issued_tokens", false}, {"token_endpoint_delay_ms", 300}})
+                .status,
+            200);
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE(BackendToken("slow").empty());
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(300));
+  EXPECT_EQ(AdminJson("PUT", "/admin/tenants/secure/auth-errors", {{"token_endpoint_delay_ms", -1}})
+                .status,
+            400);
 }
 
 TEST_F(SandboxAuthTest, APatientTokenSeesOnlyItsPatient) {

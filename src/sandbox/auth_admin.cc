@@ -48,7 +48,8 @@ Json ErrorsToJson(const SimulatedAuthErrors& errors) {
           {"reject_issued_tokens", errors.reject_issued_tokens},
           {"reject_codes", errors.reject_codes},
           {"replay_every_jti", errors.replay_every_jti},
-          {"token_endpoint_unavailable", errors.token_endpoint_unavailable}};
+          {"token_endpoint_unavailable", errors.token_endpoint_unavailable},
+          {"token_endpoint_delay_ms", errors.token_endpoint_delay_ms}};
 }
 
 base::Result<SimulatedAuthErrors> ErrorsFromJson(const Json& body, SimulatedAuthErrors errors) {
@@ -60,6 +61,15 @@ base::Result<SimulatedAuthErrors> ErrorsFromJson(const Json& body, SimulatedAuth
       {"token_endpoint_unavailable", &errors.token_endpoint_unavailable},
   };
   for (const auto& [name, value] : body.items()) {
+    if (name == "token_endpoint_delay_ms") {
+      if (!value.is_number_integer() || value.get<std::int64_t>() < 0 ||
+          value.get<std::int64_t>() > 60000) {
+        return base::Fail(ErrorCode::kInvalidParameter,
+                          "token_endpoint_delay_ms must be a whole number from 0 to 60000.", name);
+      }
+      errors.token_endpoint_delay_ms = value.get<std::int64_t>();
+      continue;
+    }
     bool known = false;
     for (const auto& [field, target] : fields) {
       if (name != field) continue;

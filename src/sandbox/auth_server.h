@@ -12,6 +12,7 @@
 // Thread safety: every method may be called from any thread.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -39,11 +40,12 @@ struct AuthSettings {
 
 // Errors the admin API can switch on to rehearse what production does to clients.
 struct SimulatedAuthErrors {
-  bool expire_tokens_early = false;         // new access tokens live for 1 second
-  bool reject_issued_tokens = false;        // the FHIR API answers 401 even for valid tokens
-  bool reject_codes = false;                // every authorization code is invalid_grant
-  bool replay_every_jti = false;            // every client assertion is treated as a jti replay
-  bool token_endpoint_unavailable = false;  // the token endpoint answers 503
+  bool expire_tokens_early = false;          // new access tokens live for 1 second
+  bool reject_issued_tokens = false;         // the FHIR API answers 401 even for valid tokens
+  bool reject_codes = false;                 // every authorization code is invalid_grant
+  bool replay_every_jti = false;             // every client assertion is treated as a jti replay
+  bool token_endpoint_unavailable = false;   // the token endpoint answers 503
+  std::int64_t token_endpoint_delay_ms = 0;  // the token endpoint answers this much later
 };
 
 // Absolute URLs of one tenant, from the request's Host.

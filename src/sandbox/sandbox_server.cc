@@ -458,6 +458,18 @@ void SandboxServer::Serve(http::Request request, http::Responder responder) {
     }
   }
   if (tenant == nullptr) {
+    // A simulated slow token endpoint answers later without holding a worker meanwhile.
+    if (segments.size() == 3 && segments[1] == "oauth2" && segments[2] == "token") {
+      if (const auto found = tenants_.find(segments[0]); found != tenants_.end()) {
+        const std::int64_t delay = found->second->auth().simulated_errors().token_endpoint_delay_ms;
+        if (delay > 0) {
+          responder.RunAfter(
+              std::chrono::milliseconds(delay),
+              [this, request = std::move(request), responder] { responder.Send(Handle(request)); });
+          return;
+        }
+      }
+    }
     responder.Send(Handle(request));
     return;
   }
