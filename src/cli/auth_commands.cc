@@ -8,16 +8,11 @@
 #include <sstream>
 
 #include "auth/key_ring.h"
+#include "cli/exit_codes.h"
 #include "http/client.h"
 
 namespace fhirbridge::cli {
 namespace {
-
-// Exit codes shared with main.cc and documented in the README.
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitConfig = 3;
 
 struct KeysOptions {
   std::string folder;

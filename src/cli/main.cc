@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/auth_commands.h"
+#include "cli/exit_codes.h"
 #include "cli/synth_command.h"
 #include "observe/log.h"
 #include "observe/metrics.h"
@@ -18,12 +19,7 @@
 namespace {
 
 using namespace fhirbridge;
-
-// Exit codes, documented in the README.
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitConfig = 3;
+using namespace fhirbridge::cli;
 
 struct SandboxServeOptions {
   std::string config_path;

@@ -7,16 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "cli/exit_codes.h"
 #include "synth/generator.h"
 #include "synth/output.h"
 
 namespace fhirbridge::cli {
 namespace {
-
-// Exit codes, documented in the README.
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
 
 struct SynthCommandOptions {
   std::uint64_t patients = 100;
