@@ -29,9 +29,16 @@ end
 
 function response(status, headers, body)
   if status ~= 200 then return end
-  local _, matches = body:gsub('"mode":"match"', "")
-  resources = resources + matches
-  local next_url = body:match('"relation":"next","url":"([^"]+)"')
+  -- Plain finds: counting with gsub would copy every page.
+  local at = 1
+  while true do
+    at = string.find(body, '"mode":"match"', at, true)
+    if at == nil then break end
+    resources = resources + 1
+    at = at + 14
+  end
+  -- The links come before the entries, so the next link is near the start of the page.
+  local next_url = string.match(string.sub(body, 1, 4096), '"relation":"next","url":"([^"]+)"')
   if next_url ~= nil then
     -- The link is absolute; wrk sends the path and query to the host it already connects to.
     table.insert(pending, (next_url:gsub("^https?://[^/]+", "")))

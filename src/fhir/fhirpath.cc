@@ -15,27 +15,64 @@ using std::string_view_literals::operator""sv;
 // The data types a FHIR R4 choice element ([x]) can take, as they appear capitalised at the end
 // of the element's JSON name (valueQuantity, effectiveDateTime).
 constexpr std::array kChoiceTypeSuffixes = {
-    "Address"sv,      "Age"sv,           "Annotation"sv,        "Attachment"sv,
-    "Base64Binary"sv, "Boolean"sv,       "Canonical"sv,         "Code"sv,
-    "CodeableConcept"sv, "Coding"sv,     "ContactDetail"sv,     "ContactPoint"sv,
-    "Contributor"sv,  "Count"sv,         "DataRequirement"sv,   "Date"sv,
-    "DateTime"sv,     "Decimal"sv,       "Distance"sv,          "Dosage"sv,
-    "Duration"sv,     "Expression"sv,    "HumanName"sv,         "Id"sv,
-    "Identifier"sv,   "Instant"sv,       "Integer"sv,           "Markdown"sv,
-    "Meta"sv,         "Money"sv,         "Oid"sv,               "ParameterDefinition"sv,
-    "Period"sv,       "PositiveInt"sv,   "Quantity"sv,          "Range"sv,
-    "Ratio"sv,        "Reference"sv,     "RelatedArtifact"sv,   "SampledData"sv,
-    "Signature"sv,    "String"sv,        "Time"sv,              "Timing"sv,
-    "TriggerDefinition"sv, "UnsignedInt"sv, "Uri"sv,            "Url"sv,
-    "UsageContext"sv, "Uuid"sv,
+    "Address"sv,
+    "Age"sv,
+    "Annotation"sv,
+    "Attachment"sv,
+    "Base64Binary"sv,
+    "Boolean"sv,
+    "Canonical"sv,
+    "Code"sv,
+    "CodeableConcept"sv,
+    "Coding"sv,
+    "ContactDetail"sv,
+    "ContactPoint"sv,
+    "Contributor"sv,
+    "Count"sv,
+    "DataRequirement"sv,
+    "Date"sv,
+    "DateTime"sv,
+    "Decimal"sv,
+    "Distance"sv,
+    "Dosage"sv,
+    "Duration"sv,
+    "Expression"sv,
+    "HumanName"sv,
+    "Id"sv,
+    "Identifier"sv,
+    "Instant"sv,
+    "Integer"sv,
+    "Markdown"sv,
+    "Meta"sv,
+    "Money"sv,
+    "Oid"sv,
+    "ParameterDefinition"sv,
+    "Period"sv,
+    "PositiveInt"sv,
+    "Quantity"sv,
+    "Range"sv,
+    "Ratio"sv,
+    "Reference"sv,
+    "RelatedArtifact"sv,
+    "SampledData"sv,
+    "Signature"sv,
+    "String"sv,
+    "Time"sv,
+    "Timing"sv,
+    "TriggerDefinition"sv,
+    "UnsignedInt"sv,
+    "Uri"sv,
+    "Url"sv,
+    "UsageContext"sv,
+    "Uuid"sv,
 };
 
 // Primitive types are spelled with a lower-case initial in FHIRPath (dateTime, string).
 constexpr std::array kPrimitiveTypes = {
-    "base64Binary"sv, "boolean"sv, "canonical"sv, "code"sv,       "date"sv,
-    "dateTime"sv,     "decimal"sv, "id"sv,        "instant"sv,    "integer"sv,
-    "markdown"sv,     "oid"sv,     "positiveInt"sv, "string"sv,   "time"sv,
-    "unsignedInt"sv,  "uri"sv,     "url"sv,       "uuid"sv,
+    "base64Binary"sv, "boolean"sv, "canonical"sv,   "code"sv,    "date"sv,
+    "dateTime"sv,     "decimal"sv, "id"sv,          "instant"sv, "integer"sv,
+    "markdown"sv,     "oid"sv,     "positiveInt"sv, "string"sv,  "time"sv,
+    "unsignedInt"sv,  "uri"sv,     "url"sv,         "uuid"sv,
 };
 
 // The FHIRPath spelling of a choice suffix: "DateTime" -> "dateTime", "Quantity" unchanged.
@@ -117,9 +154,9 @@ base::Result<std::vector<Token>> Tokenize(std::string_view text) {
       token.text = std::string(1, c);
       ++i;
     } else {
-      return base::Fail(ErrorCode::kInvalidParameter, "unsupported character at position " +
-                                                          std::to_string(i) +
-                                                          " of a FHIRPath expression");
+      return base::Fail(
+          ErrorCode::kInvalidParameter,
+          "unsupported character at position " + std::to_string(i) + " of a FHIRPath expression");
     }
     tokens.push_back(std::move(token));
   }
@@ -382,7 +419,8 @@ std::string StepToString(const FhirPath::Step& step) {
 
 bool IsResourceTypeName(std::string_view text) {
   return !text.empty() && std::isupper(static_cast<unsigned char>(text[0])) &&
-         std::ranges::all_of(text, [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
+         std::ranges::all_of(text,
+                             [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
 }
 
 }  // namespace

@@ -51,9 +51,10 @@ TEST(FhirPathTest, ResourceRootsMatchEveryTypeAndOtherRootsNone) {
 }
 
 TEST(FhirPathTest, UnionsKeepTheOrderOfTheirMembers) {
-  EXPECT_EQ(Dumped(Parsed("Condition.code | Observation.subject | Observation.id")
-                       .Evaluate(kObservation)),
-            (std::vector<std::string>{R"({"reference":"Patient/p1"})", "\"obs-1\""}));
+  EXPECT_EQ(
+      Dumped(
+          Parsed("Condition.code | Observation.subject | Observation.id").Evaluate(kObservation)),
+      (std::vector<std::string>{R"({"reference":"Patient/p1"})", "\"obs-1\""}));
 }
 
 TEST(FhirPathTest, ChoiceElementsAreFoundByTheirTypedNames) {
@@ -66,19 +67,19 @@ TEST(FhirPathTest, ChoiceElementsAreFoundByTheirTypedNames) {
 TEST(FhirPathTest, AsAndOfTypeKeepOnlyTheNamedType) {
   EXPECT_EQ(Parsed("(Observation.value as Quantity)").Evaluate(kObservation).size(), 1u);
   EXPECT_EQ(Parsed("Observation.value.as(CodeableConcept)").Evaluate(kObservation).size(), 0u);
-  EXPECT_EQ(Parsed("Observation.component.value.ofType(string)").Evaluate(kObservation).size(),
-            1u);
+  EXPECT_EQ(Parsed("Observation.component.value.ofType(string)").Evaluate(kObservation).size(), 1u);
   EXPECT_EQ(Parsed("(Observation.effective as dateTime)").Evaluate(kObservation).size(), 1u);
   EXPECT_EQ(Parsed("(Observation.value as Quantity).value").Evaluate(kObservation).size(), 1u);
 }
 
 TEST(FhirPathTest, WhereResolveIsFiltersReferencesByTargetType) {
-  EXPECT_EQ(Dumped(Parsed("Observation.performer.where(resolve() is Organization)")
-                       .Evaluate(kObservation)),
-            (std::vector<std::string>{R"({"reference":"Organization/o1"})"}));
+  EXPECT_EQ(
+      Dumped(
+          Parsed("Observation.performer.where(resolve() is Organization)").Evaluate(kObservation)),
+      (std::vector<std::string>{R"({"reference":"Organization/o1"})"}));
   // A contained reference resolves to the contained resource's type.
-  EXPECT_EQ(Parsed("Observation.performer.where(resolve() is Device)").Evaluate(kObservation).size(),
-            1u);
+  EXPECT_EQ(
+      Parsed("Observation.performer.where(resolve() is Device)").Evaluate(kObservation).size(), 1u);
 }
 
 TEST(FhirPathTest, WhereEqualsComparesAMemberWithText) {
@@ -96,14 +97,16 @@ TEST(FhirPathTest, IndexAndFirstPickOneValue) {
 }
 
 TEST(FhirPathTest, PathsWithoutATypeRootStartAtTheResource) {
-  const Json plan = Json::parse(R"({"resourceType": "InsurancePlan", "name": "n", "alias": ["a"]})");
+  const Json plan =
+      Json::parse(R"({"resourceType": "InsurancePlan", "name": "n", "alias": ["a"]})");
   EXPECT_EQ(Dumped(Parsed("name | alias").Evaluate(plan)),
             (std::vector<std::string>{"\"n\"", "\"a\""}));
 }
 
 TEST(FhirPathTest, ForTypeDropsPathsRootedAtOtherTypes) {
-  const FhirPath path = Parsed("Condition.code | (DeviceRequest.code as CodeableConcept) | "
-                               "Observation.code | Resource.id");
+  const FhirPath path = Parsed(
+      "Condition.code | (DeviceRequest.code as CodeableConcept) | "
+      "Observation.code | Resource.id");
   EXPECT_EQ(path.ForType("Observation").ToString(), "Observation.code | Resource.id");
   EXPECT_EQ(path.ForType("DeviceRequest").ToString(),
             "DeviceRequest.code.ofType(CodeableConcept) | Resource.id");

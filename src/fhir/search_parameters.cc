@@ -35,7 +35,8 @@ std::vector<std::string_view> TypesOfBase(std::string_view base) {
   }
   std::vector<std::string_view> types;
   for (const std::string_view type : R4ResourceTypes()) {
-    if (base == "DomainResource" && (type == "Bundle" || type == "Binary" || type == "Parameters")) {
+    if (base == "DomainResource" &&
+        (type == "Bundle" || type == "Binary" || type == "Parameters")) {
       continue;
     }
     types.push_back(type);
@@ -76,7 +77,8 @@ std::string_view SearchParamTypeCode(SearchParamType type) {
   return "token";
 }
 
-base::Result<SearchParameterRegistry> SearchParameterRegistry::Parse(std::string_view extract_json) {
+base::Result<SearchParameterRegistry> SearchParameterRegistry::Parse(
+    std::string_view extract_json) {
   const auto document = nlohmann::json::parse(extract_json, nullptr, /*allow_exceptions=*/false);
   if (document.is_discarded() || !document.is_object() || !document.contains("parameters") ||
       !document["parameters"].is_array()) {
@@ -92,9 +94,9 @@ base::Result<SearchParameterRegistry> SearchParameterRegistry::Parse(std::string
     if (!entry.is_object() || !entry.contains("url") || !entry["url"].is_string() ||
         !entry.contains("code") || !entry["code"].is_string() || !entry.contains("type") ||
         !entry["type"].is_string() || !entry.contains("base") || !entry["base"].is_array()) {
-      return base::Fail(base::ErrorCode::kInvalidResource,
-                        "the search parameter extract's " + where +
-                            " lacks url, code, type or base");
+      return base::Fail(
+          base::ErrorCode::kInvalidResource,
+          "the search parameter extract's " + where + " lacks url, code, type or base");
     }
     const std::string url = entry["url"].get<std::string>();
     const auto type = ParseType(entry["type"].get_ref<const std::string&>());

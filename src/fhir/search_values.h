@@ -83,6 +83,8 @@ SearchIndexEntries ExtractSearchIndex(const SearchParameterRegistry& registry,
 
 // The target a reference string is indexed under: "Type/id" for relative and versioned
 // references, the text unchanged otherwise; nullopt for contained ("#id") references.
+// Limitation: an absolute URL is indexed as written, even when it points into this server, so
+// a search by id finds relative references only (the data Epic serves uses relative ones).
 std::optional<std::string> ReferenceTarget(std::string_view reference);
 
 }  // namespace fhirbridge::fhir

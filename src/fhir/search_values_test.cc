@@ -32,7 +32,9 @@ TEST(NormaliseSearchTextTest, LowersGreekAndCyrillicAndKeepsOtherScripts) {
 }
 
 TEST(NormaliseSearchTextTest, DropsInvalidUtf8) {
-  EXPECT_EQ(NormaliseSearchText("a\xFF" "b\xC3"), "ab");
+  EXPECT_EQ(NormaliseSearchText("a\xFF"
+                                "b\xC3"),
+            "ab");
 }
 
 TEST(ParseDateRangeTest, APartialDateCoversItsWholePeriod) {
@@ -77,10 +79,9 @@ TEST(ParseDateRangeTest, TimesCoverTheirPrecisionAndApplyTheirOffset) {
 }
 
 TEST(ParseDateRangeTest, RefusesWhatIsNotADate) {
-  for (const char* text :
-       {"", "24", "2024-13", "2024-02-30", "2024-5-3", "2024-05-03T25:00Z", "2024-05-03T10",
-        "2024-05-03 10:00", "2024-05-03T10:00:00+2", "2024-05-03T10:00:00.Z", "yesterday",
-        "2024-05-03Z"}) {
+  for (const char* text : {"", "24", "2024-13", "2024-02-30", "2024-5-3", "2024-05-03T25:00Z",
+                           "2024-05-03T10", "2024-05-03 10:00", "2024-05-03T10:00:00+2",
+                           "2024-05-03T10:00:00.Z", "yesterday", "2024-05-03Z"}) {
     EXPECT_FALSE(ParseDateRange(text).has_value()) << text;
   }
 }

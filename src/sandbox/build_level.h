@@ -41,20 +41,19 @@ bool IsSystemInteraction(Interaction interaction);
 struct SearchSettings {
   // The parameters offered, per resource type (codes such as "patient" or "_id"); nullopt
   // offers every R4 parameter the server supports for the type ("all").
-  std::optional<std::map<std::string, std::set<std::string, std::less<>>, std::less<>>>
-      parameters;
+  std::optional<std::map<std::string, std::set<std::string, std::less<>>, std::less<>>> parameters;
   std::int64_t default_count = 20;  // entries per page when _count is absent
   std::int64_t max_count = 1000;    // a larger _count is lowered to this
   // Unknown or unsupported parameters: true ignores them with a warning entry (as Epic does,
   // 4122), false answers 400; a client's Prefer: handling=strict|lenient overrides it.
   bool lenient = false;
-  bool require_patient = false;       // clinical searches need patient (or subject): 4111
+  bool require_patient = false;           // clinical searches need patient (or subject): 4111
   bool require_category_or_code = false;  // Observation needs category or code: 59108
-  bool require_demographics = false;  // Patient needs name+birthdate, identifier or _id: 4111
-  bool empty_result_outcome = false;  // an empty searchset carries the 4101 warning entry
-  bool last_updated = true;           // false: _lastUpdated is not a search parameter
-  bool strict_meta = false;           // served resources omit meta.versionId and lastUpdated
-  bool epic_codes = false;            // Epic's codes in OperationOutcome details
+  bool require_demographics = false;      // Patient needs name+birthdate, identifier or _id: 4111
+  bool empty_result_outcome = false;      // an empty searchset carries the 4101 warning entry
+  bool last_updated = true;               // false: _lastUpdated is not a search parameter
+  bool strict_meta = false;               // served resources omit meta.versionId and lastUpdated
+  bool epic_codes = false;                // Epic's codes in OperationOutcome details
 };
 
 struct BuildLevel {

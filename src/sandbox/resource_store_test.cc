@@ -477,7 +477,6 @@ TEST(ResourceStoreTest, LastUpdatedStrictlyIncreasesAcrossRapidWrites) {
   }
 }
 
-
 namespace search {
 
 // Criteria and searches are built here for the same reason as HistoryQuery above.
@@ -577,8 +576,9 @@ TEST(ResourceStoreSearchTest, KeysetPagesNeitherSkipNorRepeatWhenOthersWrite) {
 TEST(ResourceStoreSearchTest, ConditionalCreateFindsIdentifiersThroughTheSearchIndex) {
   auto store = OpenInMemory();
   const StoredVersion created = CreatePatient(*store, Patient("A", {Identifier("urn:mrn", "7")}));
-  EXPECT_EQ(search::SearchIds(*store, search::PatientsWhere({search::IdentifierIs("urn:mrn", "7")})),
-            std::vector<std::string>{created.id});
+  EXPECT_EQ(
+      search::SearchIds(*store, search::PatientsWhere({search::IdentifierIs("urn:mrn", "7")})),
+      std::vector<std::string>{created.id});
   EXPECT_EQ(Find(*store, {.system = std::nullopt, .value = "7"}),
             std::vector<std::string>{created.id});
 }

@@ -4,9 +4,9 @@
 #include <cctype>
 #include <charconv>
 #include <chrono>
-#include <cstdlib>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -335,8 +335,8 @@ class SearchParser {
     const std::optional<std::string> modifier =
         colon == std::string::npos ? std::nullopt : std::optional(name.substr(colon + 1));
     if (code.find('.') != std::string::npos) {
-      return Unknown(name, "Chained parameters such as '" + NameForDiagnostic(name) +
-                               "' are not supported.");
+      return Unknown(
+          name, "Chained parameters such as '" + NameForDiagnostic(name) + "' are not supported.");
     }
     const SearchParameter* parameter = Offered(code);
     if (parameter == nullptr) {
@@ -413,9 +413,9 @@ class SearchParser {
       return Invalid(name, name + " takes Type:parameter, e.g. Observation:patient.");
     }
     if (reverse ? !call_.tenant.build_level().SupportsType(source) : source != call_.type) {
-      return Invalid(name, reverse ? "_revinclude names a type this tenant does not serve."
-                                   : "_include must start with the searched type, " +
-                                         call_.type + ".");
+      return Invalid(name, reverse
+                               ? "_revinclude names a type this tenant does not serve."
+                               : "_include must start with the searched type, " + call_.type + ".");
     }
     const SearchParameter* parameter = fhir::R4SearchParameters().Find(source, code);
     if (parameter == nullptr || parameter->type != SearchParamType::kReference) {
@@ -439,8 +439,8 @@ class SearchParser {
 
     if (modifier == "missing") {
       if (value != "true" && value != "false") {
-        return Fail(ErrorCode::kInvalidParameter,
-                    "':missing' takes true or false.", NameForDiagnostic(name));
+        return Fail(ErrorCode::kInvalidParameter, "':missing' takes true or false.",
+                    NameForDiagnostic(name));
       }
       criterion.missing = value == "true";
       return criterion;
@@ -451,15 +451,15 @@ class SearchParser {
     StringMatch::Mode string_mode = StringMatch::Mode::kStartsWith;
     if (modifier) {
       const bool allowed =
-          (parameter.type == SearchParamType::kToken && (*modifier == "text" || *modifier == "not")) ||
+          (parameter.type == SearchParamType::kToken &&
+           (*modifier == "text" || *modifier == "not")) ||
           (parameter.type == SearchParamType::kString &&
            (*modifier == "exact" || *modifier == "contains")) ||
           (parameter.type == SearchParamType::kReference &&
            std::ranges::find(parameter.targets, *modifier) != parameter.targets.end());
       if (!allowed) {
         return Fail(ErrorCode::kUnsupportedParameter,
-                    "The modifier of '" + NameForDiagnostic(name) +
-                        "' is not supported on a " +
+                    "The modifier of '" + NameForDiagnostic(name) + "' is not supported on a " +
                         std::string(fhir::SearchParamTypeCode(parameter.type)) + " parameter.",
                     NameForDiagnostic(name));
       }
@@ -489,10 +489,10 @@ class SearchParser {
           break;
         case SearchParamType::kString: {
           const std::string unescaped = Unescape(alternative);
-          criterion.any_of.push_back(StringMatch{
-              string_mode, string_mode == StringMatch::Mode::kExact
-                               ? unescaped
-                               : fhir::NormaliseSearchText(unescaped)});
+          criterion.any_of.push_back(
+              StringMatch{string_mode, string_mode == StringMatch::Mode::kExact
+                                           ? unescaped
+                                           : fhir::NormaliseSearchText(unescaped)});
           break;
         }
         case SearchParamType::kDate: {
@@ -503,8 +503,7 @@ class SearchParser {
         }
         case SearchParamType::kNumber:
         case SearchParamType::kQuantity: {
-          auto match =
-              NumberValue(alternative, name, parameter.type == SearchParamType::kQuantity);
+          auto match = NumberValue(alternative, name, parameter.type == SearchParamType::kQuantity);
           if (!match) return Fail(match.error());
           criterion.any_of.push_back(std::move(*match));
           break;
@@ -536,7 +535,8 @@ class SearchParser {
         registry.Find(type, "patient") != nullptr) {
       const SearchParameter* subject = registry.Find(type, "subject");
       const bool subject_allowed =
-          subject != nullptr && std::ranges::find(subject->targets, "Patient") != subject->targets.end();
+          subject != nullptr &&
+          std::ranges::find(subject->targets, "Patient") != subject->targets.end();
       if (!Given("patient") && !(subject_allowed && Given("subject"))) {
         return Fail(Required(type + " searches need the patient parameter" +
                                  (subject_allowed ? std::string(" (or subject)") : "") + ".",
@@ -656,9 +656,8 @@ base::Result<SearchPosition> DecodeCursor(std::string_view cursor, const std::st
   const auto text = Base64UrlDecode(cursor);
   if (!text) return invalid();
   const json parsed = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (!parsed.is_array() || parsed.size() != 4 || parsed[0] != kCursorFormat ||
-      parsed[1] != hash || !parsed[2].is_number_integer() || !parsed[3].is_array() ||
-      parsed[3].size() != sort_keys) {
+  if (!parsed.is_array() || parsed.size() != 4 || parsed[0] != kCursorFormat || parsed[1] != hash ||
+      !parsed[2].is_number_integer() || !parsed[3].is_array() || parsed[3].size() != sort_keys) {
     return invalid();
   }
   SearchPosition position;
@@ -714,8 +713,8 @@ std::string LinkUrl(const SearchCall& call, const ParsedSearch& parsed,
 json Issue(const Warning& warning) {
   json issue = {{"severity", "warning"}, {"code", warning.issue_code}};
   if (!warning.epic_code.empty()) {
-    issue["details"] = {
-        {"coding", json::array({{{"system", fhir::kEpicCodeSystem}, {"code", warning.epic_code}}})}};
+    issue["details"] = {{"coding", json::array({{{"system", fhir::kEpicCodeSystem},
+                                                 {"code", warning.epic_code}}})}};
   }
   issue["diagnostics"] = warning.diagnostics;
   return issue;
@@ -726,8 +725,15 @@ std::string NewUuid() {
   return generator();
 }
 
-void AppendEntry(std::string& body, bool& first, std::string_view full_url,
-                 std::string_view resource, std::string_view mode) {
+// Served text of a resource: `text` followed by `closing` (the store's meta cut off leaves the
+// resource's closing brace to add).
+struct ServedText {
+  std::string_view text;
+  std::string_view closing;
+};
+
+void AppendEntry(std::string& body, bool& first, std::string_view full_url, ServedText resource,
+                 std::string_view mode) {
   body += first ? "" : ",";
   first = false;
   body += "{\"fullUrl\":";
@@ -743,7 +749,8 @@ void AppendEntry(std::string& body, bool& first, std::string_view full_url,
     body += json(full_url).dump();
   }
   body += ",\"resource\":";
-  body += resource;
+  body += resource.text;
+  body += resource.closing;
   body += ",\"search\":{\"mode\":\"";
   body += mode;
   body += "\"}}";
@@ -759,8 +766,8 @@ struct Member {
 };
 
 std::size_t SkipSpace(std::string_view text, std::size_t at) {
-  while (at < text.size() && (text[at] == ' ' || text[at] == '\n' || text[at] == '\r' ||
-                              text[at] == '\t')) {
+  while (at < text.size() &&
+         (text[at] == ' ' || text[at] == '\n' || text[at] == '\r' || text[at] == '\t')) {
     ++at;
   }
   return at;
@@ -799,7 +806,8 @@ std::size_t SkipValue(std::string_view text, std::size_t at) {
     return std::string_view::npos;
   }
   std::size_t i = at;
-  while (i < text.size() && std::string_view(",}] \t\r\n").find(text[i]) == std::string_view::npos) {
+  while (i < text.size() &&
+         std::string_view(",}] \t\r\n").find(text[i]) == std::string_view::npos) {
     ++i;
   }
   return i;
@@ -830,6 +838,31 @@ bool ReadMembers(std::string_view text, std::size_t at, std::vector<Member>& mem
     }
     return at < text.size() && text[at] == '}';
   }
+}
+
+// The store appends meta at the end of a resource that came without one, as
+// ,"meta":{"versionId":"N","lastUpdated":"INSTANT"}} closing the resource. Recognising exactly
+// that ending (the quotes are unescaped and the last brace closes the resource, so it cannot be
+// text inside a value or a nested meta) spares the scan of the whole resource. Returns the
+// length without it, or npos.
+std::size_t StoreMetaSuffix(std::string_view text) {
+  constexpr std::string_view kStart = ",\"meta\":{\"versionId\":\"";
+  constexpr std::string_view kMiddle = "\",\"lastUpdated\":\"";
+  constexpr std::string_view kEnd = "\"}}";
+  if (!text.ends_with(kEnd)) return std::string_view::npos;
+  const std::size_t start = text.rfind(kStart);
+  if (start == std::string_view::npos) return std::string_view::npos;
+  std::size_t at = start + kStart.size();
+  const std::size_t digits = at;
+  while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
+  if (at == digits || text.substr(at, kMiddle.size()) != kMiddle) return std::string_view::npos;
+  at += kMiddle.size();
+  const std::string_view instant = text.substr(at, text.size() - kEnd.size() - at);
+  const bool plain = std::ranges::all_of(instant, [](char c) {
+    return (c >= '0' && c <= '9') || c == '-' || c == ':' || c == '.' || c == 'T' || c == 'Z';
+  });
+  if (instant.empty() || !plain) return std::string_view::npos;
+  return start;
 }
 
 }  // namespace
@@ -885,8 +918,8 @@ base::Result<http::Response> Search(const SearchCall& call) {
   links.push_back({{"relation", "self"}, {"url", LinkUrl(call, *parsed, parsed->cursor)}});
   links.push_back({{"relation", "first"}, {"url", LinkUrl(call, *parsed, std::nullopt)}});
   if (page->next) {
-    links.push_back({{"relation", "next"},
-                     {"url", LinkUrl(call, *parsed, EncodeCursor(*page->next, hash))}});
+    links.push_back(
+        {{"relation", "next"}, {"url", LinkUrl(call, *parsed, EncodeCursor(*page->next, hash))}});
   }
 
   std::size_t expected_size = 512;
@@ -905,21 +938,32 @@ base::Result<http::Response> Search(const SearchCall& call) {
   const std::size_t entries_start = body.size();
   body += ",\"entry\":[";
   bool first = true;
-  const auto served = [&](const StoredVersion& stored) {
-    return settings.strict_meta ? WithoutVersionMeta(stored.json) : stored.json;
+  std::string scratch;
+  const auto served = [&](const StoredVersion& stored) -> ServedText {
+    if (!settings.strict_meta) return {stored.json, ""};
+    // The common case, a resource whose only meta is the store's, needs no copy.
+    if (const std::size_t end = StoreMetaSuffix(stored.json); end != std::string_view::npos) {
+      return {std::string_view(stored.json).substr(0, end), "}"};
+    }
+    scratch = WithoutVersionMeta(stored.json);
+    return {scratch, ""};
   };
   for (const StoredVersion& match : page->matches) {
     AppendEntry(body, first, call.base_url + "/" + match.type + "/" + match.id, served(match),
                 "match");
   }
   for (const StoredVersion& included : page->included) {
+    // A reference may lead to a type this tenant does not serve; it is not shown through
+    // _include either.
+    if (!call.tenant.build_level().SupportsType(included.type)) continue;
     AppendEntry(body, first, call.base_url + "/" + included.type + "/" + included.id,
                 served(included), "include");
   }
   if (!warnings.empty()) {
     json outcome = {{"resourceType", "OperationOutcome"}, {"issue", json::array()}};
     for (const Warning& warning : warnings) outcome["issue"].push_back(Issue(warning));
-    AppendEntry(body, first, "urn:uuid:" + NewUuid(), outcome.dump(), "outcome");
+    const std::string text = outcome.dump();
+    AppendEntry(body, first, "urn:uuid:" + NewUuid(), {text, ""}, "outcome");
   }
   if (first) {
     body.resize(entries_start);
@@ -933,31 +977,6 @@ base::Result<http::Response> Search(const SearchCall& call) {
   response.SetHeader("Content-Type", std::string(kFhirJson));
   response.body = std::move(body);
   return response;
-}
-
-// The store appends meta at the end of a resource that came without one, as
-// ,"meta":{"versionId":"N","lastUpdated":"INSTANT"}} closing the resource. Recognising exactly
-// that ending (the quotes are unescaped and the last brace closes the resource, so it cannot be
-// text inside a value or a nested meta) spares the scan of the whole resource. Returns the
-// length without it, or npos.
-std::size_t StoreMetaSuffix(std::string_view text) {
-  constexpr std::string_view kStart = ",\"meta\":{\"versionId\":\"";
-  constexpr std::string_view kMiddle = "\",\"lastUpdated\":\"";
-  constexpr std::string_view kEnd = "\"}}";
-  if (!text.ends_with(kEnd)) return std::string_view::npos;
-  const std::size_t start = text.rfind(kStart);
-  if (start == std::string_view::npos) return std::string_view::npos;
-  std::size_t at = start + kStart.size();
-  const std::size_t digits = at;
-  while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
-  if (at == digits || text.substr(at, kMiddle.size()) != kMiddle) return std::string_view::npos;
-  at += kMiddle.size();
-  const std::string_view instant = text.substr(at, text.size() - kEnd.size() - at);
-  const bool plain = std::ranges::all_of(instant, [](char c) {
-    return (c >= '0' && c <= '9') || c == '-' || c == ':' || c == '.' || c == 'T' || c == 'Z';
-  });
-  if (instant.empty() || !plain) return std::string_view::npos;
-  return start;
 }
 
 std::string WithoutVersionMeta(std::string_view json_text) {

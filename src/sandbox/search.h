@@ -16,7 +16,8 @@
 // Limitation: chained parameters (subject.name), _has, _include:iterate, _elements, _contained,
 // _summary other than count and false, composite and special parameters, and the modifiers
 // :above, :below, :in, :not-in, :of-type and :identifier are not supported; they are refused,
-// or ignored with a warning where the build level is lenient.
+// or ignored with a warning where the build level is lenient. A page includes at most 1,000
+// resources through _include and _revinclude, and says so in a warning entry when it stops.
 
 #include <optional>
 #include <span>

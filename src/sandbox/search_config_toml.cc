@@ -13,10 +13,10 @@ namespace {
 using std::string_view_literals::operator""sv;
 
 constexpr std::array kSearchKeys = {
-    "parameters"sv,          "default_count"sv,        "max_count"sv,
-    "unknown_parameters"sv,  "require_patient"sv,      "require_category_or_code"sv,
+    "parameters"sv,           "default_count"sv,        "max_count"sv,
+    "unknown_parameters"sv,   "require_patient"sv,      "require_category_or_code"sv,
     "require_demographics"sv, "empty_result_outcome"sv, "last_updated"sv,
-    "strict_meta"sv,         "epic_codes"sv,
+    "strict_meta"sv,          "epic_codes"sv,
 };
 
 // A page can be made this large and no larger, whatever the file says.
@@ -143,8 +143,9 @@ class SearchReader {
       const std::string type_path = Path(path, type);
       if (!level_.Supports(type, Interaction::kSearchType)) {
         Problem(type_key.source().begin, type_path,
-                Quote(type) + " is not searchable at this level; add \"search-type\" to its "
-                              "interactions or remove it here");
+                Quote(type) +
+                    " is not searchable at this level; add \"search-type\" to its "
+                    "interactions or remove it here");
         continue;
       }
       auto& codes = lists[type];

@@ -14,8 +14,8 @@
 namespace fhirbridge::sandbox {
 
 // Receives one problem: where it is, the full key path and what is wrong.
-using SearchConfigProblemSink = std::function<void(
-    toml::source_position position, std::string_view path, std::string_view what)>;
+using SearchConfigProblemSink = std::function<void(toml::source_position position,
+                                                   std::string_view path, std::string_view what)>;
 
 // Reads the "search" and "types_not_enabled" keys of one build level table into `level`, whose
 // resources must already be read. `level_path` ("build_levels.epic-2024-aug") prefixes every

@@ -30,8 +30,8 @@ TEST(SearchConfigTest, DefaultsAreThoseOfAPlainR4Server) {
   EXPECT_EQ(search.max_count, 1000);
   EXPECT_FALSE(search.lenient);
   EXPECT_FALSE(search.require_patient || search.require_category_or_code ||
-               search.require_demographics || search.empty_result_outcome ||
-               search.strict_meta || search.epic_codes);
+               search.require_demographics || search.empty_result_outcome || search.strict_meta ||
+               search.epic_codes);
   EXPECT_TRUE(search.last_updated);
   EXPECT_TRUE(config->build_levels.at("lab").types_not_enabled.empty());
 }
@@ -54,11 +54,12 @@ TEST(SearchConfigTest, ReadsEverySwitchAndTheParameterLists) {
   EXPECT_EQ(search.default_count, 10);
   EXPECT_EQ(search.max_count, 30);
   EXPECT_TRUE(search.lenient && search.require_patient && search.require_category_or_code &&
-              search.require_demographics && search.empty_result_outcome &&
-              search.strict_meta && search.epic_codes);
+              search.require_demographics && search.empty_result_outcome && search.strict_meta &&
+              search.epic_codes);
   EXPECT_FALSE(search.last_updated);
   ASSERT_TRUE(search.parameters.has_value());
-  EXPECT_EQ(search.parameters->at("Patient"), (std::set<std::string, std::less<>>{"_id", "family"}));
+  EXPECT_EQ(search.parameters->at("Patient"),
+            (std::set<std::string, std::less<>>{"_id", "family"}));
 }
 
 TEST(SearchConfigTest, DefaultCountNeverExceedsTheMaximum) {
@@ -133,7 +134,9 @@ INSTANTIATE_TEST_SUITE_P(
                       "types_not_enabled[0]: \"Patient\" is also under resources"},
         BadSearchCase{"NotEnabledUnknownType", "types_not_enabled = [\"Spaceship\"]\n", "",
                       "types_not_enabled[0]: \"Spaceship\" is not a FHIR R4 resource type"}),
-    [](const ::testing::TestParamInfo<BadSearchCase>& param_info) { return param_info.param.name; });
+    [](const ::testing::TestParamInfo<BadSearchCase>& param_info) {
+      return param_info.param.name;
+    });
 
 }  // namespace
 }  // namespace fhirbridge::sandbox

@@ -10,6 +10,10 @@ namespace {
 // type in key order and testing each resource stops at the page's end much sooner.
 constexpr std::int64_t kSelectiveLimit = 2000;
 
+// The parameter whose values place a resource in a patient's compartment; the store keeps them
+// beside every token (see resource_store.cc).
+constexpr std::string_view kPatientParameter = "patient";
+
 // Missing sort values sort last in both directions: above every value (SQLite orders blobs after
 // text and numbers) when ascending, below every value when descending.
 constexpr std::string_view kMissingAscending = "x''";
@@ -139,12 +143,12 @@ std::string MatchCondition(const Match& match, const std::string& t, SqlWriter& 
     switch (number->comparison) {
       case Comparison::kEq:
       case Comparison::kAp:
-        condition = "(" + t + "value >= " + writer.Bind(number->low) +
-                    " AND " + t + "value < " + writer.Bind(number->high) + ")";
+        condition = "(" + t + "value >= " + writer.Bind(number->low) + " AND " + t + "value < " +
+                    writer.Bind(number->high) + ")";
         break;
       case Comparison::kNe:
-        condition = "NOT (" + t + "value >= " + writer.Bind(number->low) +
-                    " AND " + t + "value < " + writer.Bind(number->high) + ")";
+        condition = "NOT (" + t + "value >= " + writer.Bind(number->low) + " AND " + t +
+                    "value < " + writer.Bind(number->high) + ")";
         break;
       case Comparison::kGt:
       case Comparison::kSa:
@@ -212,6 +216,9 @@ struct Driver {
   std::string from;
   std::string key;
   std::string conditions;
+  // The driver may yield one resource more than once (a code under two systems, a resource in
+  // two patients' compartments); rows are then grouped by key, which costs nothing in key order.
+  bool group_by_key = false;
 };
 
 Driver DriverFor(const StoreSearch& search, const ParameterIds& ids, const SearchPlan& plan,
@@ -228,12 +235,24 @@ Driver DriverFor(const StoreSearch& search, const ParameterIds& ids, const Searc
   const std::string table(TableOf(criterion.index));
   // A driver is a positive criterion, so an unknown parameter matches nothing.
   const std::string parameter = pid ? writer.Bind(*pid) : "NULL";
+  if (plan.drive == SearchPlan::Drive::kPatientTokenScan) {
+    // The "patient <> 0" term lets SQLite use the partial index search_token_by_patient.
+    driver.from = "search_token AS d";
+    driver.key = "d.rid";
+    driver.conditions =
+        "d.patient = " + (plan.patient_target ? writer.Bind(*plan.patient_target) : "NULL") +
+        " AND d.patient <> 0 AND d.pid = " + parameter + " AND " + AnyOf(criterion, "d.", writer);
+    const auto& token = std::get<TokenMatch>(criterion.any_of.front());
+    driver.group_by_key = !token.system.has_value();
+    return driver;
+  }
   if (plan.drive == SearchPlan::Drive::kIndexScan) {
     // The index entries of one exact value are ordered by resource key already.
     // Aliased "d" so that the EXISTS tests of other criteria (aliased "t") cannot capture it.
     driver.from = table + " AS d";
     driver.key = "d.rid";
     driver.conditions = "d.pid = " + parameter + " AND " + AnyOf(criterion, "d.", writer);
+    driver.group_by_key = criterion.index == SearchIndex::kToken;
     return driver;
   }
   driver.from = "resource_current AS c";
@@ -249,6 +268,9 @@ std::string MatchConditions(const StoreSearch& search, const ParameterIds& ids,
   std::string conditions = driver.conditions;
   for (std::size_t i = 0; i < search.criteria.size(); ++i) {
     if (plan.drive != SearchPlan::Drive::kTypeScan && i == plan.criterion) continue;
+    if (plan.drive == SearchPlan::Drive::kPatientTokenScan && i == plan.patient_criterion) {
+      continue;
+    }
     conditions += " AND " + CriterionCondition(search, search.criteria[i], ids, driver.key, writer);
   }
   return conditions;
@@ -277,8 +299,7 @@ BoundSql::Value BoundSortValue(const SortValue& value) {
 // in the position is written as the sentinel it was read as.
 std::string KeysetCondition(const StoreSearch& search, const SearchPosition& position,
                             std::string_view prefix, SqlWriter& writer) {
-  std::string condition =
-      std::string(prefix) + "rid > " + writer.Bind(position.resource_key);
+  std::string condition = std::string(prefix) + "rid > " + writer.Bind(position.resource_key);
   for (std::size_t i = search.sort.size(); i-- > 0;) {
     const SortKey& key = search.sort[i];
     const std::string_view missing = key.descending ? kMissingDescending : kMissingAscending;
@@ -287,8 +308,8 @@ std::string KeysetCondition(const StoreSearch& search, const SearchPosition& pos
     const std::string bound =
         "IFNULL(" + writer.Bind(BoundSortValue(value)) + ", " + std::string(missing) + ")";
     const std::string column = std::string(prefix) + "k" + std::to_string(i);
-    condition = "(" + column + (key.descending ? " < " : " > ") + bound + " OR (" + column +
-                " = " + bound + " AND " + condition + "))";
+    condition = "(" + column + (key.descending ? " < " : " > ") + bound + " OR (" + column + " = " +
+                bound + " AND " + condition + "))";
   }
   return condition;
 }
@@ -302,20 +323,52 @@ std::string OrderBy(const StoreSearch& search, std::string_view prefix) {
   return order + std::string(prefix) + "rid";
 }
 
+SearchPlan DrivenBy(SearchPlan::Drive drive, std::size_t criterion) {
+  SearchPlan plan;
+  plan.drive = drive;
+  plan.criterion = criterion;
+  return plan;
+}
+
 constexpr std::string_view kVersionColumns =
     "v.type, v.id, v.version, v.last_updated, v.deleted, v.json, v.seq, v.method";
 
 }  // namespace
 
-SearchPlan ChooseSearchPlan(const StoreSearch& search, const ParameterIds& ids,
-                            const std::function<std::int64_t(const BoundSql&)>& count_rows) {
+SearchPlan ChooseSearchPlan(
+    const StoreSearch& search, const ParameterIds& ids,
+    const std::function<std::int64_t(const BoundSql&)>& count_rows,
+    const std::function<std::optional<std::int64_t>(const std::string&)>& target_number) {
+  // patient=Patient/X with a token code: the patient's token entries for that code.
+  for (std::size_t p = 0; p < search.criteria.size(); ++p) {
+    const Criterion& patient = search.criteria[p];
+    if (patient.parameter != kPatientParameter || !IsIndexScanDriver(patient) ||
+        patient.index != SearchIndex::kReference) {
+      continue;
+    }
+    for (std::size_t i = 0; i < search.criteria.size(); ++i) {
+      const Criterion& token = search.criteria[i];
+      if (token.index != SearchIndex::kToken || !CanDrive(token) || token.any_of.size() != 1 ||
+          !std::get<TokenMatch>(token.any_of.front()).code ||
+          !ids.Find(search.type, token.parameter)) {
+        continue;
+      }
+      SearchPlan plan;
+      plan.drive = SearchPlan::Drive::kPatientTokenScan;
+      plan.criterion = i;
+      plan.patient_criterion = p;
+      plan.patient_target = target_number(std::get<ReferenceMatch>(patient.any_of.front()).target);
+      return plan;
+    }
+  }
+
   // An exact reference first (a patient's resources), then an exact system|code.
   for (const SearchIndex wanted : {SearchIndex::kReference, SearchIndex::kToken}) {
     for (std::size_t i = 0; i < search.criteria.size(); ++i) {
       const Criterion& criterion = search.criteria[i];
       if (criterion.index == wanted && IsIndexScanDriver(criterion) &&
           ids.Find(search.type, criterion.parameter)) {
-        return {SearchPlan::Drive::kIndexScan, i};
+        return DrivenBy(SearchPlan::Drive::kIndexScan, i);
       }
     }
   }
@@ -326,15 +379,16 @@ SearchPlan ChooseSearchPlan(const StoreSearch& search, const ParameterIds& ids,
     const Criterion& criterion = search.criteria[i];
     if (!CanDrive(criterion)) continue;
     const auto pid = ids.Find(search.type, criterion.parameter);
-    if (!pid) return {SearchPlan::Drive::kIndexSet, i};  // matches nothing: the cheapest driver
+    // A parameter no resource has a value for matches nothing: the cheapest driver there is.
+    if (!pid) return DrivenBy(SearchPlan::Drive::kIndexSet, i);
     SqlWriter writer;
     writer << "SELECT COUNT(*) FROM (SELECT 1 FROM " << TableOf(criterion.index)
-           << " AS t WHERE t.pid = " << writer.Bind(*pid) << " AND " << AnyOf(criterion, "t.", writer)
-           << " LIMIT " << writer.Bind(kSelectiveLimit) << ")";
+           << " AS t WHERE t.pid = " << writer.Bind(*pid) << " AND "
+           << AnyOf(criterion, "t.", writer) << " LIMIT " << writer.Bind(kSelectiveLimit) << ")";
     const std::int64_t rows = count_rows(writer.Finish());
     if (rows < fewest) {
       fewest = rows;
-      best = {SearchPlan::Drive::kIndexSet, i};
+      best = DrivenBy(SearchPlan::Drive::kIndexSet, i);
     }
   }
   return best;
@@ -346,25 +400,45 @@ BoundSql PageSql(const StoreSearch& search, const ParameterIds& ids, const Searc
   const std::string conditions = MatchConditions(search, ids, plan, driver, writer);
   const std::int64_t limit = std::max<std::int64_t>(search.count, 0) + 1;
 
-  if (search.sort.empty()) {
+  if (search.sort.empty() && !driver.group_by_key) {
     // Key order straight from the driver: the scan stops after one page.
     writer << "SELECT " << driver.key << ", " << kVersionColumns << " FROM " << driver.from;
     if (driver.key != "c.rid") writer << " JOIN resource_current AS c ON c.rid = " << driver.key;
     writer << " JOIN resource_versions AS v ON v.seq = c.seq WHERE " << conditions;
-    if (search.after) writer << " AND " << driver.key << " > " << writer.Bind(search.after->resource_key);
+    if (search.after) {
+      writer << " AND " << driver.key << " > " << writer.Bind(search.after->resource_key);
+    }
     writer << " ORDER BY " << driver.key << " LIMIT " << writer.Bind(limit);
+    return writer.Finish();
+  }
+  if (search.sort.empty()) {
+    // Grouped keys first, then the JSON of the page's rows only: grouping rows that carry the
+    // JSON would copy every resource through the aggregate. The rows come back in no set order;
+    // the caller puts them in key order.
+    writer << "SELECT p.rid, " << kVersionColumns << " FROM (SELECT " << driver.key
+           << " AS rid FROM " << driver.from << " WHERE " << conditions;
+    if (search.after) {
+      writer << " AND " << driver.key << " > " << writer.Bind(search.after->resource_key);
+    }
+    writer << " GROUP BY " << driver.key << " ORDER BY " << driver.key << " LIMIT "
+           << writer.Bind(limit)
+           << ") AS p JOIN resource_current AS c ON c.rid = p.rid"
+              " JOIN resource_versions AS v ON v.seq = c.seq";
     return writer.Finish();
   }
 
   // Sorted by parameter values: every match's sort values are computed, the page is cut from
   // them, and only the page's rows are joined with their JSON.
+  // Limitation: so the cost of a sorted page grows with the number of matches (no index holds
+  // resources in the order of their values); searches narrowed by patient stay small.
   std::string keys;
   for (std::size_t i = 0; i < search.sort.size(); ++i) {
     keys += ", " + SortValueExpression(search, search.sort[i], ids, driver.key, writer) + " AS k" +
             std::to_string(i);
   }
-  std::string inner = "SELECT " + driver.key + " AS rid" + keys + " FROM " + driver.from +
-                      " WHERE " + conditions;
+  std::string inner =
+      "SELECT " + driver.key + " AS rid" + keys + " FROM " + driver.from + " WHERE " + conditions;
+  if (driver.group_by_key) inner += " GROUP BY " + driver.key;
   std::string page = "SELECT * FROM (" + inner + ") AS q";
   if (search.after) page += " WHERE " + KeysetCondition(search, *search.after, "q.", writer);
   page += " ORDER BY " + OrderBy(search, "q.") + " LIMIT " + writer.Bind(limit);
@@ -383,9 +457,13 @@ BoundSql CountSql(const StoreSearch& search, const ParameterIds& ids, const Sear
   SqlWriter writer;
   const Driver driver = DriverFor(search, ids, plan, writer);
   const std::string conditions = MatchConditions(search, ids, plan, driver, writer);
+  const std::string grouped = driver.group_by_key ? " GROUP BY " + driver.key : "";
   if (limit) {
     writer << "SELECT COUNT(*) FROM (SELECT 1 FROM " << driver.from << " WHERE " << conditions
-           << " LIMIT " << writer.Bind(*limit) << ")";
+           << grouped << " LIMIT " << writer.Bind(*limit) << ")";
+  } else if (driver.group_by_key) {
+    writer << "SELECT COUNT(*) FROM (SELECT 1 FROM " << driver.from << " WHERE " << conditions
+           << grouped << ")";
   } else {
     writer << "SELECT COUNT(*) FROM " << driver.from << " WHERE " << conditions;
   }

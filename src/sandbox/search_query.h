@@ -126,21 +126,34 @@ struct SearchPlan {
     kTypeScan,   // every current resource of the type, in key order, tested by each criterion
     kIndexScan,  // the index entries of one exact value, already in key order (fast paging)
     kIndexSet,   // the keys one criterion selects, gathered and sorted first
+    // One patient's token entries for one code, in key order: answers patient=X plus a token
+    // with no test per resource.
+    kPatientTokenScan,
   };
   Drive drive = Drive::kTypeScan;
-  std::size_t criterion = 0;  // the driving criterion, for kIndexScan and kIndexSet
+  std::size_t criterion = 0;          // the driving criterion (for kPatientTokenScan, the token)
+  std::size_t patient_criterion = 0;  // kPatientTokenScan: the patient criterion it answers too
+  // kPatientTokenScan: the patient's number in the store's target table; nullopt when no
+  // resource refers to that patient, so nothing matches.
+  std::optional<std::int64_t> patient_target;
 };
 
-// Chooses the plan: a criterion on one exact reference or system|code drives an index scan;
-// otherwise the criterion whose values are fewest (counted with `count_rows` up to a cap) drives
-// an index set when it is selective; otherwise the type is scanned.
-SearchPlan ChooseSearchPlan(const StoreSearch& search, const ParameterIds& ids,
-                            const std::function<std::int64_t(const BoundSql&)>& count_rows);
+// Chooses the plan: patient=Patient/X with a token code drives a patient token scan; else a
+// criterion on one exact reference or system|code drives an index scan; otherwise the
+// criterion whose values are fewest (counted with `count_rows` up to a cap) drives an index set
+// when it is selective; otherwise the type is scanned. `target_number` looks up a reference
+// target's number.
+SearchPlan ChooseSearchPlan(
+    const StoreSearch& search, const ParameterIds& ids,
+    const std::function<std::int64_t(const BoundSql&)>& count_rows,
+    const std::function<std::optional<std::int64_t>(const std::string&)>& target_number);
 
 // The statement that selects one page: columns are the resource key, then one column per sort
 // key, then "type, id, version, last_updated, deleted, json, seq, method" of the current
 // version. It returns up to count + 1 rows so that the caller can tell whether a next page
-// exists. Criteria on unknown parameters match nothing (or everything, when negated).
+// exists: the first ones in the search's order, in that order when `sort` is given, in any
+// order otherwise (the caller orders them by key). Criteria on unknown parameters match
+// nothing (or everything, when negated).
 BoundSql PageSql(const StoreSearch& search, const ParameterIds& ids, const SearchPlan& plan);
 
 // The statement that counts every match (for Bundle.total); with `limit` set it stops

@@ -9,10 +9,12 @@ namespace fhirbridge::sandbox {
 namespace {
 
 TEST(WithoutVersionMetaTest, RemovesVersionIdAndLastUpdatedAndKeepsTheRest) {
-  EXPECT_EQ(WithoutVersionMeta(R"({"resourceType":"Patient","id":"p","meta":{"versionId":"3",)"
-                               R"("lastUpdated":"2024-01-01T00:00:00.000Z","security":[{"code":"HTEST"}]},)"
-                               R"("active":true})"),
-            R"({"resourceType":"Patient","id":"p","meta":{"security":[{"code":"HTEST"}]},"active":true})");
+  EXPECT_EQ(
+      WithoutVersionMeta(
+          R"({"resourceType":"Patient","id":"p","meta":{"versionId":"3",)"
+          R"("lastUpdated":"2024-01-01T00:00:00.000Z","security":[{"code":"HTEST"}]},)"
+          R"("active":true})"),
+      R"({"resourceType":"Patient","id":"p","meta":{"security":[{"code":"HTEST"}]},"active":true})");
 }
 
 TEST(WithoutVersionMetaTest, DropsMetaWhenNothingElseIsInIt) {
@@ -33,8 +35,9 @@ TEST(WithoutVersionMetaTest, RemovesTheMetaTheStoreAppendsAtTheEnd) {
                                R"("lastUpdated":"2024-01-01T00:00:00.000Z"}})"),
             R"({"resourceType":"Observation","id":"o"})");
   // The same ending one level down is a nested meta: the resource's own is kept.
-  const std::string nested = R"({"resourceType":"Observation","contained":{"meta":{"versionId":"1",)"
-                             R"("lastUpdated":"2024-01-01T00:00:00.000Z"}}})";
+  const std::string nested =
+      R"({"resourceType":"Observation","contained":{"meta":{"versionId":"1",)"
+      R"("lastUpdated":"2024-01-01T00:00:00.000Z"}}})";
   EXPECT_EQ(WithoutVersionMeta(nested), nested);
 }
 
@@ -59,8 +62,9 @@ TEST(OfferedSearchParametersTest, AllOffersEverySupportedParameterButHonoursLast
   level.search.last_updated = false;
   const auto without = OfferedSearchParameters(level, "Patient");
   EXPECT_EQ(without.size(), all.size() - 1);
-  EXPECT_TRUE(std::ranges::none_of(
-      without, [](const fhir::SearchParameter* parameter) { return parameter->code == "_lastUpdated"; }));
+  EXPECT_TRUE(std::ranges::none_of(without, [](const fhir::SearchParameter* parameter) {
+    return parameter->code == "_lastUpdated";
+  }));
 }
 
 TEST(OfferedSearchParametersTest, ListsNarrowAndTypesWithoutSearchOfferNothing) {
