@@ -46,6 +46,14 @@ const std::string* Response::FindHeader(std::string_view name) const {
   return nullptr;
 }
 
+bool IsPlainHost(std::string_view host) {
+  if (host.empty() || host.size() > 255) return false;
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == ':' || c == '[' || c == ']';
+  });
+}
+
 bool PercentDecode(std::string_view text, std::string& out, bool plus_is_space) {
   out.clear();
   out.reserve(text.size());

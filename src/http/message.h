@@ -40,6 +40,10 @@ struct Response {
   const std::string* FindHeader(std::string_view name) const;
 };
 
+// True when a Host header value is a plain host[:port] (letters, digits, '-', '.', ':', '[', ']',
+// at most 255 characters) that is safe to put into an absolute URL.
+bool IsPlainHost(std::string_view host);
+
 // Splits a query string into decoded name/value pairs, in order. '+' is a space in values.
 std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query);
 

@@ -82,10 +82,7 @@ AdminAnswer HandleAdminCall(TenantMap& tenants, const http::Request& request,
   if (segments.size() >= 3 && segments[0] == "tenants") {
     if (const auto found = tenants.find(segments[1]); found != tenants.end()) {
       const std::string* host = request.FindHeader("host");
-      const bool sane_host = host != nullptr && !host->empty() &&
-                             host->find_first_not_of(
-                                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                 "0123456789.-:[]") == std::string::npos;
+      const bool sane_host = host != nullptr && http::IsPlainHost(*host);
       const std::string fhir_base =
           "http://" + (sane_host ? *host : std::string("127.0.0.1")) + found->second->BasePath();
       if (auto answer =

@@ -47,16 +47,6 @@ std::string NewRequestId() {
   return id;
 }
 
-bool IsSaneHost(std::string_view host) {
-  if (host.empty() || host.size() > 255) return false;
-  for (const char c : host) {
-    const bool safe = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '.' || c == ':' || c == '[' || c == ']';
-    if (!safe) return false;
-  }
-  return true;
-}
-
 // The route template of a FHIR request answered before it was routed: refused by traffic shaping,
 // or given an injected error.
 constexpr std::string_view kNotRoutedFhir = "/{tenant}/api/FHIR/R4/{not-routed}";
@@ -255,8 +245,9 @@ std::string SandboxServer::RequestIdFor(const http::Request& request) {
 
 std::string SandboxServer::AuthorityOf(const http::Request& request) const {
   const std::string* host = request.FindHeader("host");
-  return host != nullptr && IsSaneHost(*host) ? *host
-                                              : config_.server.host + ":" + std::to_string(port());
+  return host != nullptr && http::IsPlainHost(*host)
+             ? *host
+             : config_.server.host + ":" + std::to_string(port());
 }
 
 AuthUrls SandboxServer::AuthUrlsOf(const Tenant& tenant, const http::Request& request) const {

@@ -48,32 +48,6 @@ constexpr std::int64_t kMaxBodyBytesLimit = 1024 * 1024 * 1024;
 
 constexpr std::string_view kMemoryStorage = ":memory:";
 
-std::string_view TypeName(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
-
 // Tenant and build level names become URL segments and CapabilityStatement names.
 bool IsValidName(std::string_view name) {
   if (name.empty() || name.size() > 63) return false;
@@ -157,7 +131,7 @@ class ConfigReader {
     } else {
       Problem(*tenants_node, "tenants",
               std::string("must be an array of tables ([[tenants]]), not ") +
-                  std::string(TypeName(*tenants_node)));
+                  std::string(TomlTypeName(*tenants_node)));
     }
 
     if (!problems_.empty()) return Failure();
@@ -220,7 +194,7 @@ class ConfigReader {
 
   void WrongType(const toml::node& node, std::string_view path, std::string_view expected) {
     Problem(node, path,
-            "must be " + std::string(expected) + ", not " + std::string(TypeName(node)));
+            "must be " + std::string(expected) + ", not " + std::string(TomlTypeName(node)));
   }
 
   void CheckKeys(const toml::table& table, std::string_view path,

@@ -464,32 +464,6 @@ struct TomlPlace {
 };
 using TomlPlaces = std::map<std::string, TomlPlace, std::less<>>;
 
-std::string_view TomlTypeName(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
-
 // Converts `node`, recording where each path is. TOML dates and times have no JSON form: they are
 // reported here and become null, which the reader takes as "the default", so each is reported
 // once.
@@ -534,6 +508,32 @@ toml::source_position PlaceOf(const SettingsProblem& problem, const TomlPlaces& 
 }
 
 }  // namespace
+
+std::string_view TomlTypeName(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
 
 void ReadTenantTrafficTables(const toml::table& tenant, std::string_view tenant_path,
                              TrafficSettings& traffic, FaultSettings& faults,

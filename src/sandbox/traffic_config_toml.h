@@ -17,6 +17,9 @@ namespace fhirbridge::sandbox {
 using TomlProblemSink = std::function<void(toml::source_position position, std::string_view path,
                                            std::string_view what)>;
 
+// How a TOML value's type reads in a message: "a table", "an integer", ...
+std::string_view TomlTypeName(const toml::node& node);
+
 // Reads the "traffic" and "faults" keys of one [[tenants]] table, when present, into `traffic`
 // and `faults`. `tenant_path` ("tenants[0]") prefixes every reported path.
 void ReadTenantTrafficTables(const toml::table& tenant, std::string_view tenant_path,
