@@ -8,7 +8,7 @@ BackendServicesTokenSource::BackendServicesTokenSource(BackendServicesOptions op
                                                        Clock clock)
     : RenewingTokenSource(options.renewal, std::move(clock)), options_(std::move(options)) {}
 
-base::Result<TokenResponse> BackendServicesTokenSource::Renew(base::SystemTime now) {
+base::Result<TokenResponse> BackendServicesTokenSource::Renew() {
   FormFields fields = {{"grant_type", "client_credentials"}};
   if (!options_.scope.empty()) fields.emplace_back("scope", options_.scope);
 
@@ -18,8 +18,11 @@ base::Result<TokenResponse> BackendServicesTokenSource::Renew(base::SystemTime n
   credentials.assertion_keys = options_.assertion_keys;
   credentials.assertion_lifetime = options_.assertion_lifetime;
 
+  // The assertion's iat and exp are checked against the server's wall clock, so they come from
+  // the real clock even when the source's own clock (for expiry decisions) is another.
   auto response = RequestToken(client_, options_.token_endpoint, std::move(fields), credentials,
-                               now, "the backend-services token request",
+                               std::chrono::system_clock::now(),
+                               "the backend-services token request",
                                options_.request_timeout);
   if (response) {
     observe::LogEvent event;

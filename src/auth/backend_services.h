@@ -35,7 +35,7 @@ class BackendServicesTokenSource final : public RenewingTokenSource {
       Clock clock = [] { return std::chrono::system_clock::now(); });
 
  private:
-  base::Result<TokenResponse> Renew(base::SystemTime now) override;
+  base::Result<TokenResponse> Renew() override;
 
   const BackendServicesOptions options_;
   // Used only by the one thread renewing at a time (see RenewingTokenSource::Renew).

@@ -40,7 +40,7 @@ bool RefreshingTokenSource::IsPermanent(const base::Error& error) const {
   return error.code == base::ErrorCode::kOAuthInvalidGrant;
 }
 
-base::Result<TokenResponse> RefreshingTokenSource::Renew(base::SystemTime now) {
+base::Result<TokenResponse> RefreshingTokenSource::Renew() {
   std::string refresh_token;
   {
     std::lock_guard lock(refresh_mutex_);
@@ -55,7 +55,8 @@ base::Result<TokenResponse> RefreshingTokenSource::Renew(base::SystemTime now) {
   FormFields fields = {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}};
   if (!options_.scope.empty()) fields.emplace_back("scope", options_.scope);
   auto response = RequestToken(client_, options_.token_endpoint, std::move(fields),
-                               options_.credentials, now, "the refresh token request",
+                               options_.credentials, std::chrono::system_clock::now(),
+                               "the refresh token request",
                                options_.request_timeout);
   if (!response) {
     if (response.error().code == base::ErrorCode::kOAuthInvalidGrant) {
@@ -63,9 +64,11 @@ base::Result<TokenResponse> RefreshingTokenSource::Renew(base::SystemTime now) {
         std::lock_guard lock(refresh_mutex_);
         refresh_token_.clear();
       }
+      std::string diagnostic = response.error().diagnostic;
+      while (!diagnostic.empty() && diagnostic.back() == '.') diagnostic.pop_back();
       return base::Fail(base::ErrorCode::kOAuthInvalidGrant,
-                        response.error().diagnostic +
-                            ". The refresh token is no longer accepted; log in again "
+                        diagnostic +
+                            "; the refresh token is no longer accepted: log in again "
                             "(fhirbridge auth login)");
     }
     return response;

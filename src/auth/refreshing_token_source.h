@@ -42,7 +42,7 @@ class RefreshingTokenSource final : public RenewingTokenSource {
 
  private:
   RefreshingTokenSource(RefreshOptions options, std::string refresh_token, Clock clock);
-  base::Result<TokenResponse> Renew(base::SystemTime now) override;
+  base::Result<TokenResponse> Renew() override;
   bool IsPermanent(const base::Error& error) const override;
 
   const RefreshOptions options_;

@@ -38,7 +38,7 @@ base::Result<std::string> RenewingTokenSource::AccessToken() {
   renewing_ = true;
   ++token_requests_;
   lock.unlock();
-  base::Result<TokenResponse> renewed = Renew(now);
+  base::Result<TokenResponse> renewed = Renew();
   lock.lock();
   renewing_ = false;
 

@@ -63,9 +63,9 @@ class RenewingTokenSource : public TokenSource {
   // Starts with a token obtained elsewhere (the code exchange), as if renewed at `obtained`.
   void Seed(TokenResponse response, base::SystemTime obtained);
 
-  // Obtains a new token. Called by one thread at a time, without the lock held. `now` is when the
-  // request starts; the token's lifetime is counted from it.
-  virtual base::Result<TokenResponse> Renew(base::SystemTime now) = 0;
+  // Obtains a new token. Called by one thread at a time, without the lock held; the token's
+  // lifetime is counted from the source's clock reading just before the call.
+  virtual base::Result<TokenResponse> Renew() = 0;
   // True for failures that no retry can cure (a refused refresh token): they are held until the
   // source is replaced instead of for failure_hold.
   virtual bool IsPermanent(const base::Error& error) const;

@@ -142,9 +142,11 @@ base::Error TokenRequestError(int status, std::string_view body, std::string_vie
   std::string diagnostic = std::string(what) + " failed: HTTP " + std::to_string(status);
   if (!error.empty()) diagnostic += ", " + Printable(error, 40);
   if (!description.empty()) diagnostic += ": " + Printable(description, 200);
-  if (error.empty() && status >= 500) diagnostic += " (the server is failing; retry later)";
-  return base::MakeError(error.empty() ? ErrorCode::kTokenRequestFailed : OAuthErrorCode(error),
-                         std::move(diagnostic));
+  if (status >= 500) diagnostic += " (the server is failing; retry later)";
+  // A 5xx is the server failing, whatever error member it carries; retrying later may help.
+  const ErrorCode code = error.empty() || status >= 500 ? ErrorCode::kTokenRequestFailed
+                                                        : OAuthErrorCode(error);
+  return base::MakeError(code, std::move(diagnostic));
 }
 
 }  // namespace fhirbridge::auth
