@@ -92,9 +92,10 @@ class SmartClientTest : public ::testing::Test {
   }
 
   int Admin(const std::string& method, const std::string& path, const Json& body) {
-    const http::ClientResponse response =
-        Send({method, sandbox_.origin() + "/admin/tenants/secure/" + path,
-              {{"Content-Type", "application/json"}}, body.dump()});
+    const http::ClientResponse response = Send({method,
+                                                sandbox_.origin() + "/admin/tenants/secure/" + path,
+                                                {{"Content-Type", "application/json"}},
+                                                body.dump()});
     EXPECT_LT(response.status, 300) << path << ": " << response.body;
     return response.status;
   }
@@ -153,16 +154,15 @@ class SmartClientTest : public ::testing::Test {
     const std::string form_url = sandbox_.origin() + "/secure/oauth2/authorize";
     const std::vector<http::Header> form_headers = {
         {"Content-Type", "application/x-www-form-urlencoded"}};
-    http::ClientResponse answer =
-        Send({"POST", form_url, form_headers,
-              auth::FormEncode({{"transaction", transaction},
-                                {"username", "clinician"},
-                                {"password", "sandbox"}})});
+    http::ClientResponse answer = Send(
+        {"POST", form_url, form_headers,
+         auth::FormEncode(
+             {{"transaction", transaction}, {"username", "clinician"}, {"password", "sandbox"}})});
     if (answer.status == 200) {
       ASSERT_NE(answer.body.find("Choose a patient"), std::string::npos) << answer.body;
-      answer = Send({"POST", form_url, form_headers,
-                     auth::FormEncode({{"transaction", transaction},
-                                       {"patient", std::string(patient)}})});
+      answer = Send(
+          {"POST", form_url, form_headers,
+           auth::FormEncode({{"transaction", transaction}, {"patient", std::string(patient)}})});
     }
     ASSERT_EQ(answer.status, 302) << answer.body;
     const std::string* location = answer.FindHeader("location");
@@ -214,7 +214,9 @@ TEST_F(SmartClientTest, BackendServicesWithEs384UsesTheRegisteredJwkSetUrl) {
         response.body = jwks.dump();
         return response;
       },
-      [](const base::Error&) { return http::Response{400, {}, {}}; });
+      [](const base::Error&) {
+        return http::Response{400, {}, {}};
+      });
   ASSERT_TRUE(jwks_server.has_value());
   const std::string jwks_url =
       "http://127.0.0.1:" + std::to_string((*jwks_server)->port()) + "/jwks.json";
@@ -264,7 +266,8 @@ TEST_F(SmartClientTest, SixteenThreadsAskingAtOnceCauseOneTokenRequest) {
 
 TEST_F(SmartClientTest, AFailedRenewalReachesEveryWaiterWithoutHammeringTheServer) {
   RegisterBackend("backend", rsa_keys_.jwks());
-  Admin("PUT", "auth-errors", {{"token_endpoint_unavailable", true}, {"token_endpoint_delay_ms", 200}});
+  Admin("PUT", "auth-errors",
+        {{"token_endpoint_unavailable", true}, {"token_endpoint_delay_ms", 200}});
   auto options = BackendOptions("backend", rsa_keys_.folder());
   options.renewal.failure_hold = std::chrono::milliseconds(400);
   auth::BackendServicesTokenSource source(std::move(options));
@@ -288,7 +291,8 @@ TEST_F(SmartClientTest, AFailedRenewalReachesEveryWaiterWithoutHammeringTheServe
   // again and, recovered, answers.
   EXPECT_FALSE(source.AccessToken().has_value());
   EXPECT_EQ(TokenRequests(), 1u);
-  Admin("PUT", "auth-errors", {{"token_endpoint_unavailable", false}, {"token_endpoint_delay_ms", 0}});
+  Admin("PUT", "auth-errors",
+        {{"token_endpoint_unavailable", false}, {"token_endpoint_delay_ms", 0}});
   std::this_thread::sleep_for(std::chrono::milliseconds(450));
   EXPECT_TRUE(source.AccessToken().has_value());
   EXPECT_EQ(TokenRequests(), 2u);
@@ -298,9 +302,9 @@ TEST_F(SmartClientTest, TokensAreRenewedAheadOfExpiry) {
   RegisterBackend("backend", rsa_keys_.jwks());
   // The source's clock runs ahead on demand; the sandbox's tokens live 3600 s.
   std::atomic<std::int64_t> offset_seconds{0};
-  auth::BackendServicesTokenSource source(
-      BackendOptions("backend", rsa_keys_.folder()),
-      [&] { return std::chrono::system_clock::now() + std::chrono::seconds(offset_seconds.load()); });
+  auth::BackendServicesTokenSource source(BackendOptions("backend", rsa_keys_.folder()), [&] {
+    return std::chrono::system_clock::now() + std::chrono::seconds(offset_seconds.load());
+  });
 
   const std::string first = source.AccessToken().value();
   offset_seconds = 3000;  // 600 s left: more than the 360 s margin (10% of 3600 s)
@@ -336,10 +340,12 @@ TEST_F(SmartClientTest, A401RenewsTheTokenOnceAndRetriesOnce) {
   // The site revokes the token (RFC 7009) behind the client's back: the next read gets 401,
   // the source renews, and the retry succeeds.
   auto assertion_key = auth::KeyRingAssertionKeys(rsa_keys_.folder())().value();
-  const std::string assertion = auth::SignClientAssertion(
-      "backend", token_url_, assertion_key, std::chrono::seconds(300),
-      std::chrono::system_clock::now()).value();
-  ASSERT_EQ(Send({"POST", sandbox_.origin() + "/secure/oauth2/revoke",
+  const std::string assertion =
+      auth::SignClientAssertion("backend", token_url_, assertion_key, std::chrono::seconds(300),
+                                std::chrono::system_clock::now())
+          .value();
+  ASSERT_EQ(Send({"POST",
+                  sandbox_.origin() + "/secure/oauth2/revoke",
                   {{"Content-Type", "application/x-www-form-urlencoded"}},
                   auth::FormEncode({{"token", first},
                                     {"client_assertion_type",
@@ -380,19 +386,19 @@ TEST_F(SmartClientTest, DiscoveryFallsBackToTheCapabilityStatement) {
         if (request.path == "/fhir/metadata") {
           ++metadata_requests;
           response.SetHeader("Content-Type", "application/fhir+json");
-          response.body = Json{{"resourceType", "CapabilityStatement"},
-                               {"rest",
-                                {{{"mode", "server"},
-                                  {"security",
-                                   {{"extension",
-                                     {{{"url",
-                                        "http://fhir-registry.smarthealthit.org/"
-                                        "StructureDefinition/oauth-uris"},
-                                       {"extension",
-                                        {{{"url", "token"}, {"valueUri", token_url}},
-                                         {{"url", "authorize"},
-                                          {"valueUri", "/oauth2/authorize"}}}}}}}}}}}}}
-                              .dump();
+          response.body =
+              Json{{"resourceType", "CapabilityStatement"},
+                   {"rest",
+                    {{{"mode", "server"},
+                      {"security",
+                       {{"extension",
+                         {{{"url",
+                            "http://fhir-registry.smarthealthit.org/"
+                            "StructureDefinition/oauth-uris"},
+                           {"extension",
+                            {{{"url", "token"}, {"valueUri", token_url}},
+                             {{"url", "authorize"}, {"valueUri", "/oauth2/authorize"}}}}}}}}}}}}}
+                  .dump();
         } else if (request.path == "/broken/.well-known/smart-configuration") {
           response.SetHeader("Content-Type", "application/json");
           response.body = R"({"authorization_endpoint": 7})";
@@ -401,7 +407,9 @@ TEST_F(SmartClientTest, DiscoveryFallsBackToTheCapabilityStatement) {
         }
         return response;
       },
-      [](const base::Error&) { return http::Response{400, {}, {}}; });
+      [](const base::Error&) {
+        return http::Response{400, {}, {}};
+      });
   ASSERT_TRUE(server.has_value());
   const std::string origin = "http://127.0.0.1:" + std::to_string((*server)->port());
 
@@ -442,7 +450,9 @@ TEST_F(SmartClientTest, DiscoveryCacheHonoursMaxAgeAndTheSiteFingerprint) {
                             "capabilities": [], "code_challenge_methods_supported": ["S256"]})";
         return response;
       },
-      [](const base::Error&) { return http::Response{400, {}, {}}; });
+      [](const base::Error&) {
+        return http::Response{400, {}, {}};
+      });
   ASSERT_TRUE(server.has_value());
   const std::string base = "http://127.0.0.1:" + std::to_string((*server)->port()) + "/r4";
 
@@ -485,9 +495,8 @@ TEST_F(SmartClientTest, StandaloneLaunchThenRefreshRotationThenARevokedRefreshTo
   auto configuration = discovery.Get(client_, base_, "site");
   ASSERT_TRUE(configuration.has_value());
   auto request = auth::PrepareAuthorization(
-      *configuration,
-      {"viewer", (*listener)->redirect_uri(),
-       "launch/patient openid fhirUser offline_access patient/Patient.rs", ""});
+      *configuration, {"viewer", (*listener)->redirect_uri(),
+                       "launch/patient openid fhirUser offline_access patient/Patient.rs", ""});
   ASSERT_TRUE(request.has_value()) << request.error().ToString();
   (*listener)->Expect(request->state);
   CompleteLoginInBrowser(request->authorize_url, kOtherPatientId);
@@ -531,8 +540,10 @@ TEST_F(SmartClientTest, StandaloneLaunchThenRefreshRotationThenARevokedRefreshTo
 
   // The site revokes the grant: the refusal says to log in again, and is not retried.
   const http::ClientResponse revoked =
-      Send({"POST", sandbox_.origin() + "/admin/tenants/secure/apps/viewer/revoke-refresh-tokens",
-            {{"Content-Type", "application/json"}}, "{}"});
+      Send({"POST",
+            sandbox_.origin() + "/admin/tenants/secure/apps/viewer/revoke-refresh-tokens",
+            {{"Content-Type", "application/json"}},
+            "{}"});
   ASSERT_EQ(revoked.status, 200) << revoked.body;
   (*source)->Invalidate((*source)->AccessToken().value());
   auto refused = (*source)->AccessToken();
@@ -559,7 +570,8 @@ TEST_F(SmartClientTest, EhrLaunchWithAConfidentialClientCarriesTheLaunchContext)
 
   // The EHR opens the app from a chart: iss and launch arrive on the app's launch URL.
   const http::ClientResponse launched =
-      Send({"POST", sandbox_.origin() + "/admin/tenants/secure/launch",
+      Send({"POST",
+            sandbox_.origin() + "/admin/tenants/secure/launch",
             {{"Content-Type", "application/json"}},
             Json{{"patient", kOtherPatientId}, {"encounter", ""}}.dump()});
   ASSERT_EQ(launched.status, 201) << launched.body;
@@ -588,12 +600,12 @@ TEST_F(SmartClientTest, EhrLaunchWithAConfidentialClientCarriesTheLaunchContext)
   ASSERT_TRUE(code.has_value()) << code.error().ToString();
   auto configuration = discovery.Get(client, iss, "");
   ASSERT_TRUE(configuration.has_value());
-  auth::ClientCredentials wrong_secret{"chart-app", auth::ClientAuthMethod::kClientSecretBasic,
-                                       "not-it", {}};
+  auth::ClientCredentials wrong_secret{
+      "chart-app", auth::ClientAuthMethod::kClientSecretBasic, "not-it", {}};
   EXPECT_EQ(auth::ExchangeCode(client, *configuration, *request, *code, wrong_secret).error().code,
             ErrorCode::kOAuthInvalidClient);
-  auth::ClientCredentials credentials{"chart-app", auth::ClientAuthMethod::kClientSecretBasic,
-                                      "s3cret-for-tests", {}};
+  auth::ClientCredentials credentials{
+      "chart-app", auth::ClientAuthMethod::kClientSecretBasic, "s3cret-for-tests", {}};
   auto tokens = auth::ExchangeCode(client, *configuration, *request, *code, credentials);
   ASSERT_TRUE(tokens.has_value()) << tokens.error().ToString();
   EXPECT_EQ(tokens->patient, kOtherPatientId);

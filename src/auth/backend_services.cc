@@ -4,8 +4,7 @@
 
 namespace fhirbridge::auth {
 
-BackendServicesTokenSource::BackendServicesTokenSource(BackendServicesOptions options,
-                                                       Clock clock)
+BackendServicesTokenSource::BackendServicesTokenSource(BackendServicesOptions options, Clock clock)
     : RenewingTokenSource(options.renewal, std::move(clock)), options_(std::move(options)) {}
 
 base::Result<TokenResponse> BackendServicesTokenSource::Renew() {
@@ -22,8 +21,7 @@ base::Result<TokenResponse> BackendServicesTokenSource::Renew() {
   // the real clock even when the source's own clock (for expiry decisions) is another.
   auto response = RequestToken(client_, options_.token_endpoint, std::move(fields), credentials,
                                std::chrono::system_clock::now(),
-                               "the backend-services token request",
-                               options_.request_timeout);
+                               "the backend-services token request", options_.request_timeout);
   if (response) {
     observe::LogEvent event;
     event.event = "auth.token.obtained";
@@ -31,8 +29,7 @@ base::Result<TokenResponse> BackendServicesTokenSource::Renew() {
     event.message = "A backend-services access token was obtained.";
     event.attributes.push_back(
         {"expires_in_s", static_cast<std::int64_t>(response->expires_in.count())});
-    event.attributes.push_back(
-        {"scope_count", static_cast<std::int64_t>(response->scopes.size())});
+    event.attributes.push_back({"scope_count", static_cast<std::int64_t>(response->scopes.size())});
     observe::Log(event);
   }
   return response;

@@ -26,9 +26,9 @@ base::Result<AuthorizationRequest> PrepareAuthorization(const SmartConfiguration
   if (auto can_launch = configuration.CheckCanLaunch(); !can_launch) {
     return base::Fail(can_launch.error());
   }
-  for (const auto& [value, name] : {std::pair{&options.client_id, "client_id"},
-                                    std::pair{&options.redirect_uri, "redirect_uri"},
-                                    std::pair{&options.scope, "scope"}}) {
+  for (const auto& [value, name] :
+       {std::pair{&options.client_id, "client_id"},
+        std::pair{&options.redirect_uri, "redirect_uri"}, std::pair{&options.scope, "scope"}}) {
     if (value->empty()) {
       return base::Fail(ErrorCode::kConfigInvalid, std::string(name) + " must not be empty", name);
     }
@@ -90,8 +90,7 @@ base::Result<AuthorizationRequest> BeginEhrLaunch(http::Client& client, Discover
 
 base::Result<TokenResponse> ExchangeCode(http::Client& client,
                                          const SmartConfiguration& configuration,
-                                         const AuthorizationRequest& request,
-                                         std::string_view code,
+                                         const AuthorizationRequest& request, std::string_view code,
                                          const ClientCredentials& credentials,
                                          std::chrono::milliseconds timeout) {
   if (code.empty()) {

@@ -61,11 +61,10 @@ base::Result<AuthorizationRequest> BeginEhrLaunch(http::Client& client, Discover
 
 // Exchanges `code` at the token endpoint with the request's redirect_uri and code_verifier.
 // Errors as RequestToken (an expired or replayed code is kOAuthInvalidGrant).
-base::Result<TokenResponse> ExchangeCode(http::Client& client,
-                                         const SmartConfiguration& configuration,
-                                         const AuthorizationRequest& request,
-                                         std::string_view code,
-                                         const ClientCredentials& credentials,
-                                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
+base::Result<TokenResponse> ExchangeCode(
+    http::Client& client, const SmartConfiguration& configuration,
+    const AuthorizationRequest& request, std::string_view code,
+    const ClientCredentials& credentials,
+    std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 }  // namespace fhirbridge::auth

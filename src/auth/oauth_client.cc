@@ -89,8 +89,8 @@ base::Result<std::string> RandomUrlSafe(std::size_t bytes) {
 AssertionKeyProvider KeyRingAssertionKeys(std::filesystem::path folder,
                                           std::optional<jose::Algorithm> algorithm,
                                           std::string jku) {
-  return [folder = std::move(folder), algorithm, jku = std::move(jku)]()
-             -> base::Result<AssertionKey> {
+  return [folder = std::move(folder), algorithm,
+          jku = std::move(jku)]() -> base::Result<AssertionKey> {
     auto ring = KeyRing::Open(folder);
     if (!ring) return base::Fail(ring.error());
     auto key = ring->LoadCurrentKey();
@@ -174,7 +174,8 @@ base::Result<TokenResponse> RequestToken(http::Client& client, const std::string
     return base::Fail(ErrorCode::kTokenRequestFailed,
                       std::string(what) + " got no answer: " + response.error().diagnostic);
   }
-  if (response->status != 200) return base::Fail(TokenRequestError(response->status, response->body, what));
+  if (response->status != 200)
+    return base::Fail(TokenRequestError(response->status, response->body, what));
   return ParseTokenResponse(response->body);
 }
 

@@ -68,7 +68,7 @@ enum class ClientAuthMethod {
 struct ClientCredentials {
   std::string client_id;
   ClientAuthMethod method = ClientAuthMethod::kNone;
-  std::string client_secret;  // for the two secret methods; never logged
+  std::string client_secret;            // for the two secret methods; never logged
   AssertionKeyProvider assertion_keys;  // for kPrivateKeyJwt
   // SMART caps an assertion's lifetime at five minutes.
   std::chrono::seconds assertion_lifetime{300};

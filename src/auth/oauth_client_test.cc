@@ -34,8 +34,8 @@ TEST(OAuthClientTest, ClientAssertionCarriesKidFreshJtiAndFiveMinuteExpiry) {
 
   std::set<std::string> jtis;
   for (int i = 0; i < 3; ++i) {
-    auto assertion = SignClientAssertion("app", "https://ehr/token", *key,
-                                         std::chrono::seconds(300), now);
+    auto assertion =
+        SignClientAssertion("app", "https://ehr/token", *key, std::chrono::seconds(300), now);
     ASSERT_TRUE(assertion.has_value());
     auto decoded = jose::DecodeJwt(*assertion);
     ASSERT_TRUE(decoded.has_value());
@@ -50,8 +50,8 @@ TEST(OAuthClientTest, ClientAssertionCarriesKidFreshJtiAndFiveMinuteExpiry) {
     const std::string jti = decoded->claims["jti"];
     EXPECT_GE(jti.size(), 43u);
     jtis.insert(jti);
-    EXPECT_TRUE(key->key->Public().Verify(decoded->algorithm, decoded->signing_input,
-                                          decoded->signature));
+    EXPECT_TRUE(
+        key->key->Public().Verify(decoded->algorithm, decoded->signing_input, decoded->signature));
   }
   EXPECT_EQ(jtis.size(), 3u);
 
@@ -85,9 +85,10 @@ TEST(OAuthClientTest, AuthorizeUrlCarriesAudStatePkceAndLaunch) {
   const std::string& url = request->authorize_url;
   for (const std::string& part : std::vector<std::string>{
            "https://ehr.example/authorize?response_type=code", "&client_id=app",
-        "&redirect_uri=http%3A%2F%2F127.0.0.1%3A7%2Fcallback", "&scope=launch%20openid",
-        "&aud=https%3A%2F%2Fehr.example%2Ffhir", "&code_challenge_method=S256", "&launch=L-1",
-        "&state=" + request->state, "&code_challenge=" + S256Challenge(request->code_verifier)}) {
+           "&redirect_uri=http%3A%2F%2F127.0.0.1%3A7%2Fcallback", "&scope=launch%20openid",
+           "&aud=https%3A%2F%2Fehr.example%2Ffhir", "&code_challenge_method=S256", "&launch=L-1",
+           "&state=" + request->state,
+           "&code_challenge=" + S256Challenge(request->code_verifier)}) {
     EXPECT_NE(url.find(part), std::string::npos) << part << " in " << url;
   }
   EXPECT_EQ(url.find(request->code_verifier), std::string::npos);
@@ -99,8 +100,7 @@ TEST(OAuthClientTest, AuthorizeUrlCarriesAudStatePkceAndLaunch) {
             base::ErrorCode::kDiscoveryFailed);
   configuration.authorization_endpoint = "https://ehr.example/authorize";
   configuration.code_challenge_methods_supported = {"plain"};
-  EXPECT_FALSE(
-      PrepareAuthorization(configuration, {"app", "http://127.0.0.1:7/cb", "openid", ""}));
+  EXPECT_FALSE(PrepareAuthorization(configuration, {"app", "http://127.0.0.1:7/cb", "openid", ""}));
 }
 
 }  // namespace

@@ -51,8 +51,8 @@ base::Result<std::unique_ptr<RedirectListener>> RedirectListener::Start(
       [](const base::Error&) { return Page(400, "Bad request", "The request was malformed."); });
   if (!server) return base::Fail(server.error());
   listener->server_ = std::move(*server);
-  listener->redirect_uri_ = "http://" + options.host + ":" +
-                            std::to_string(listener->server_->port()) + listener->path_;
+  listener->redirect_uri_ =
+      "http://" + options.host + ":" + std::to_string(listener->server_->port()) + listener->path_;
   return listener;
 }
 

@@ -53,7 +53,7 @@ class RedirectListener {
 
   std::mutex mutex_;
   std::condition_variable arrived_;
-  std::string expected_state_;                    // guarded by mutex_
+  std::string expected_state_;                        // guarded by mutex_
   std::optional<base::Result<std::string>> outcome_;  // guarded by mutex_
 };
 

@@ -56,8 +56,7 @@ base::Result<TokenResponse> RefreshingTokenSource::Renew() {
   if (!options_.scope.empty()) fields.emplace_back("scope", options_.scope);
   auto response = RequestToken(client_, options_.token_endpoint, std::move(fields),
                                options_.credentials, std::chrono::system_clock::now(),
-                               "the refresh token request",
-                               options_.request_timeout);
+                               "the refresh token request", options_.request_timeout);
   if (!response) {
     if (response.error().code == base::ErrorCode::kOAuthInvalidGrant) {
       {

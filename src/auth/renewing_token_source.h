@@ -85,12 +85,12 @@ class RenewingTokenSource : public TokenSource {
 
   mutable std::mutex mutex_;
   std::condition_variable renewal_done_;
-  std::optional<CurrentToken> token_;       // guarded by mutex_
-  bool renewing_ = false;                   // guarded by mutex_
-  std::optional<base::Error> failure_;      // guarded by mutex_; the last renewal's failure
-  base::SystemTime failure_until_{};        // guarded by mutex_
-  bool failure_permanent_ = false;          // guarded by mutex_
-  std::uint64_t token_requests_ = 0;        // guarded by mutex_
+  std::optional<CurrentToken> token_;   // guarded by mutex_
+  bool renewing_ = false;               // guarded by mutex_
+  std::optional<base::Error> failure_;  // guarded by mutex_; the last renewal's failure
+  base::SystemTime failure_until_{};    // guarded by mutex_
+  bool failure_permanent_ = false;      // guarded by mutex_
+  std::uint64_t token_requests_ = 0;    // guarded by mutex_
 };
 
 }  // namespace fhirbridge::auth

@@ -117,10 +117,10 @@ base::Result<DiscoveryResult> FromWellKnown(http::Client& client, const std::str
   configuration.introspection_endpoint =
       Endpoint(document, "introspection_endpoint", base, problems);
   configuration.revocation_endpoint = Endpoint(document, "revocation_endpoint", base, problems);
-  configuration.registration_endpoint =
-      Endpoint(document, "registration_endpoint", base, problems);
+  configuration.registration_endpoint = Endpoint(document, "registration_endpoint", base, problems);
   configuration.jwks_uri = Endpoint(document, "jwks_uri", base, problems);
-  if (const auto issuer = document.find("issuer"); issuer != document.end() && issuer->is_string()) {
+  if (const auto issuer = document.find("issuer");
+      issuer != document.end() && issuer->is_string()) {
     configuration.issuer = issuer->get<std::string>();
   }
   if (!problems.empty()) {
@@ -145,8 +145,7 @@ base::Result<DiscoveryResult> FromWellKnown(http::Client& client, const std::str
   return DiscoveryResult{std::move(configuration), MaxAge(*response)};
 }
 
-base::Result<DiscoveryResult> FromCapabilityStatement(http::Client& client,
-                                                      const std::string& base,
+base::Result<DiscoveryResult> FromCapabilityStatement(http::Client& client, const std::string& base,
                                                       const DiscoveryOptions& options) {
   // Without an Accept header Epic answers XML.
   auto response = Fetch(client, base + "/metadata", "application/fhir+json", options);
@@ -189,9 +188,8 @@ base::Result<DiscoveryResult> FromCapabilityStatement(http::Client& client,
     }
   }
   if (!found_extension) {
-    return base::Fail(ErrorCode::kDiscoveryFailed,
-                      "rest.security has no oauth-uris extension (" +
-                          std::string(kOAuthUrisExtension) + ")");
+    return base::Fail(ErrorCode::kDiscoveryFailed, "rest.security has no oauth-uris extension (" +
+                                                       std::string(kOAuthUrisExtension) + ")");
   }
   if (configuration.token_endpoint.empty()) {
     return base::Fail(ErrorCode::kDiscoveryFailed,
@@ -225,17 +223,17 @@ base::Result<DiscoveryResult> Discover(http::Client& client, std::string_view fh
                                        const DiscoveryOptions& options) {
   const std::string base = TrimSlash(fhir_base);
   if (!IsAbsoluteHttpUrl(base)) {
-    return base::Fail(ErrorCode::kDiscoveryFailed,
-                      "the FHIR base must be an absolute http(s) URL", "fhir_base");
+    return base::Fail(ErrorCode::kDiscoveryFailed, "the FHIR base must be an absolute http(s) URL",
+                      "fhir_base");
   }
   auto well_known = FromWellKnown(client, base, options);
   if (well_known) return well_known;
   auto metadata = FromCapabilityStatement(client, base, options);
   if (metadata) return metadata;
-  return base::Fail(ErrorCode::kDiscoveryFailed,
-                    "no SMART configuration for " + base +
-                        ": .well-known/smart-configuration " + well_known.error().diagnostic +
-                        "; metadata " + metadata.error().diagnostic);
+  return base::Fail(ErrorCode::kDiscoveryFailed, "no SMART configuration for " + base +
+                                                     ": .well-known/smart-configuration " +
+                                                     well_known.error().diagnostic + "; metadata " +
+                                                     metadata.error().diagnostic);
 }
 
 DiscoveryCache::DiscoveryCache(std::chrono::seconds default_ttl, std::chrono::seconds max_ttl,
@@ -261,8 +259,7 @@ base::Result<SmartConfiguration> DiscoveryCache::Get(http::Client& client,
 
   auto discovered = Discover(client, key, options);
   if (!discovered) return base::Fail(discovered.error());
-  const std::chrono::seconds ttl =
-      std::min(discovered->max_age.value_or(default_ttl_), max_ttl_);
+  const std::chrono::seconds ttl = std::min(discovered->max_age.value_or(default_ttl_), max_ttl_);
   if (ttl.count() > 0) {
     std::lock_guard lock(mutex_);
     entries_[key] = Entry{site_fingerprint, discovered->configuration, clock_() + ttl};

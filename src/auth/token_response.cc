@@ -11,7 +11,9 @@ namespace {
 using base::ErrorCode;
 using fhir::Json;
 
-bool IsScopeSeparator(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '+'; }
+bool IsScopeSeparator(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '+';
+}
 
 std::string Lower(std::string_view text) {
   std::string lower(text);
@@ -98,10 +100,10 @@ base::Result<TokenResponse> ParseTokenResponse(std::string_view body) {
   // Bearer, the only type SMART uses; DPoP or MAC tokens would need a different request.
   const std::string token_type = TextMember(document, "token_type");
   if (!token_type.empty() && Lower(token_type) != "bearer") {
-    return base::Fail(ErrorCode::kMalformedResponse,
-                      "token_type is \"" + Printable(token_type, 20) +
-                          "\"; only Bearer tokens are supported",
-                      "token_type");
+    return base::Fail(
+        ErrorCode::kMalformedResponse,
+        "token_type is \"" + Printable(token_type, 20) + "\"; only Bearer tokens are supported",
+        "token_type");
   }
 
   if (const auto expires_in = ExpiresIn(document); expires_in && *expires_in > 0) {
@@ -122,7 +124,8 @@ base::Result<TokenResponse> ParseTokenResponse(std::string_view body) {
   response.smart_style_url = TextMember(document, "smart_style_url");
   if (const auto banner = document.find("need_patient_banner"); banner != document.end()) {
     if (banner->is_boolean()) response.need_patient_banner = banner->get<bool>();
-    if (banner->is_string()) response.need_patient_banner = Lower(banner->get<std::string>()) == "true";
+    if (banner->is_string())
+      response.need_patient_banner = Lower(banner->get<std::string>()) == "true";
   }
 
   document.erase("access_token");
@@ -144,8 +147,8 @@ base::Error TokenRequestError(int status, std::string_view body, std::string_vie
   if (!description.empty()) diagnostic += ": " + Printable(description, 200);
   if (status >= 500) diagnostic += " (the server is failing; retry later)";
   // A 5xx is the server failing, whatever error member it carries; retrying later may help.
-  const ErrorCode code = error.empty() || status >= 500 ? ErrorCode::kTokenRequestFailed
-                                                        : OAuthErrorCode(error);
+  const ErrorCode code =
+      error.empty() || status >= 500 ? ErrorCode::kTokenRequestFailed : OAuthErrorCode(error);
   return base::MakeError(code, std::move(diagnostic));
 }
 

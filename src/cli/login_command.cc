@@ -102,7 +102,8 @@ int RunToken(const TokenOptions& options) {
   source_options.client_id = options.client_id;
   source_options.token_endpoint = token_endpoint;
   source_options.scope = options.scope;
-  source_options.assertion_keys = auth::KeyRingAssertionKeys(options.key_dir, algorithm, options.jku);
+  source_options.assertion_keys =
+      auth::KeyRingAssertionKeys(options.key_dir, algorithm, options.jku);
   auth::BackendServicesTokenSource source(std::move(source_options));
   auto token = source.AccessToken();
   if (!token) return Report(token.error(), ExitFor(token.error()));
@@ -184,14 +185,13 @@ int RunLogin(const LoginOptions& options) {
                              ? "openid fhirUser launch/patient offline_access patient/*.rs"
                              : "launch openid fhirUser offline_access patient/*.rs";
   base::Result<auth::AuthorizationRequest> request =
-      options.launch.empty()
-          ? [&]() -> base::Result<auth::AuthorizationRequest> {
-              auto configuration = discovery.Get(client, options.fhir_base, "");
-              if (!configuration) return base::Fail(configuration.error());
-              return auth::PrepareAuthorization(*configuration, launch_options);
-            }()
-          : auth::BeginEhrLaunch(client, discovery, options.fhir_base, options.launch,
-                                 launch_options, {options.fhir_base});
+      options.launch.empty() ? [&]() -> base::Result<auth::AuthorizationRequest> {
+    auto configuration = discovery.Get(client, options.fhir_base, "");
+    if (!configuration) return base::Fail(configuration.error());
+    return auth::PrepareAuthorization(*configuration, launch_options);
+  }()
+      : auth::BeginEhrLaunch(client, discovery, options.fhir_base, options.launch, launch_options,
+                             {options.fhir_base});
   if (!request) return Report(request.error(), ExitFor(request.error()));
   (*listener)->Expect(request->state);
 
@@ -225,8 +225,9 @@ int RunLogin(const LoginOptions& options) {
     std::cout << out.dump(2) << "\n";
   } else {
     std::cout << "Signed in.\n  granted scope: " << tokens->scope
-              << "\n  expires in: " << tokens->expires_in.count() << " s\n  refresh token: "
-              << (tokens->refresh_token.empty() ? "none" : "issued") << "\n";
+              << "\n  expires in: " << tokens->expires_in.count()
+              << " s\n  refresh token: " << (tokens->refresh_token.empty() ? "none" : "issued")
+              << "\n";
     if (!tokens->patient.empty()) std::cout << "  patient context: present\n";
     if (!tokens->encounter.empty()) std::cout << "  encounter context: present\n";
     if (options.print_token) std::cout << tokens->access_token << "\n";
@@ -258,29 +259,32 @@ void AddLoginCommands(CLI::App& app, std::function<int()>& run) {
                     "Signing algorithm (default: the current key's; RS384 or ES384)");
   token->add_option("--jku", token_options->jku,
                     "Send this JWK Set URL as jku (must equal the registered URL)");
-  token->add_option("--check-url", token_options->check_url,
-                    "Also GET this URL with the token (renewing once on 401) and report its status");
+  token->add_option(
+      "--check-url", token_options->check_url,
+      "Also GET this URL with the token (renewing once on 401) and report its status");
   token->add_flag("--json", token_options->json, "Print the result as JSON");
   token->add_flag("--print-token", token_options->print_token,
                   "Also print the access token (it is a secret)");
-  token->callback([&run, token_options] { run = [token_options] { return RunToken(*token_options); }; });
+  token->callback(
+      [&run, token_options] { run = [token_options] { return RunToken(*token_options); }; });
 
   auto login_options = std::make_shared<LoginOptions>();
   CLI::App* login = auth_command->add_subcommand(
       "login", "Sign in through the browser (standalone launch, or EHR launch with --launch)");
-  login->add_option("--fhir-base", login_options->fhir_base, "FHIR base URL (the iss)")
-      ->required();
+  login->add_option("--fhir-base", login_options->fhir_base, "FHIR base URL (the iss)")->required();
   login->add_option("--client-id", login_options->client_id, "Client id")->required();
   login->add_option("--launch", login_options->launch,
                     "The launch value the EHR sent (EHR launch); omit for standalone launch");
   login->add_option("--scope", login_options->scope, "Scopes to request, space-separated");
-  login->add_option("--port", login_options->port,
-                    "Loopback port of the redirect listener (default: a free one; must match "
-                    "the registered redirect URI)")
+  login
+      ->add_option("--port", login_options->port,
+                   "Loopback port of the redirect listener (default: a free one; must match "
+                   "the registered redirect URI)")
       ->check(CLI::Range(0, 65535));
   login->add_option("--path", login_options->path, "Redirect path (default /callback)");
-  login->add_option("--timeout", login_options->timeout_seconds,
-                    "Seconds to wait for the browser (default 300)")
+  login
+      ->add_option("--timeout", login_options->timeout_seconds,
+                   "Seconds to wait for the browser (default 300)")
       ->check(CLI::Range(1, 3600));
   login->add_option("--client-secret-env", login_options->client_secret_env,
                     "Environment variable holding a confidential client's secret");
@@ -289,7 +293,8 @@ void AddLoginCommands(CLI::App& app, std::function<int()>& run) {
   login->add_flag("--json", login_options->json, "Print the result as JSON");
   login->add_flag("--print-token", login_options->print_token,
                   "Also print the access and refresh tokens (they are secrets)");
-  login->callback([&run, login_options] { run = [login_options] { return RunLogin(*login_options); }; });
+  login->callback(
+      [&run, login_options] { run = [login_options] { return RunLogin(*login_options); }; });
 }
 
 }  // namespace fhirbridge::cli
