@@ -2,7 +2,7 @@
 // to the CapabilityStatement), backend services with RS384 and ES384, one renewal for many
 // threads, renewal ahead of expiry, 401 recovery, standalone and EHR launch completed through the
 // redirect listener by posting the sandbox's login form and patient picker, refresh token
-// rotation and a revoked refresh token.
+// rotation, a revoked refresh token, and private_key_jwt authentication of the code exchange.
 
 #include <gtest/gtest.h>
 
@@ -618,6 +618,57 @@ TEST_F(SmartClientTest, EhrLaunchWithAConfidentialClientCarriesTheLaunchContext)
   EXPECT_EQ(auth::ExchangeCode(client, *configuration, *request, *code, credentials).error().code,
             ErrorCode::kOAuthInvalidGrant);
   EXPECT_EQ(Send(read).status, 401);
+}
+
+TEST_F(SmartClientTest, PrivateKeyJwtClientsAuthenticateTheExchangeAndTheRefresh) {
+  auto listener = auth::RedirectListener::Start({});
+  ASSERT_TRUE(listener.has_value());
+  Admin("POST", "apps",
+        {{"client_id", "signed-app"},
+         {"type", "confidential-asymmetric"},
+         {"scopes", "patient/Patient.rs"},
+         {"jwks", rsa_keys_.jwks()},
+         {"redirect_uris", {(*listener)->redirect_uri()}}});
+  // CI mode: the sandbox approves at once with its default patient, no login form.
+  Admin("PUT", "auto-approve", {{"auto_approve", true}});
+
+  auth::DiscoveryCache discovery;
+  auto configuration = discovery.Get(client_, base_, "");
+  ASSERT_TRUE(configuration.has_value());
+  auto request = auth::PrepareAuthorization(
+      *configuration, {"signed-app", (*listener)->redirect_uri(),
+                       "launch/patient offline_access patient/Patient.rs", ""});
+  ASSERT_TRUE(request.has_value());
+  (*listener)->Expect(request->state);
+  const http::ClientResponse approved = Send({"GET", request->authorize_url, {}, {}});
+  ASSERT_EQ(approved.status, 302) << approved.body;
+  ASSERT_EQ(Send({"GET", *approved.FindHeader("location"), {}, {}}).status, 200);
+  auto code = (*listener)->WaitForCode(std::chrono::seconds(5));
+  ASSERT_TRUE(code.has_value());
+
+  // Without its assertion the confidential client is refused; with it, tokens are issued.
+  auth::ClientCredentials unsigned_client{"signed-app", auth::ClientAuthMethod::kNone, {}, {}};
+  EXPECT_EQ(
+      auth::ExchangeCode(client_, *configuration, *request, *code, unsigned_client).error().code,
+      ErrorCode::kOAuthInvalidClient);
+  auth::ClientCredentials credentials{"signed-app",
+                                      auth::ClientAuthMethod::kPrivateKeyJwt,
+                                      {},
+                                      auth::KeyRingAssertionKeys(rsa_keys_.folder())};
+  auto tokens = auth::ExchangeCode(client_, *configuration, *request, *code, credentials);
+  ASSERT_TRUE(tokens.has_value()) << tokens.error().ToString();
+  EXPECT_EQ(tokens->patient, kPatientId);
+
+  auth::RefreshOptions refresh_options;
+  refresh_options.token_endpoint = configuration->token_endpoint;
+  refresh_options.credentials = credentials;
+  auto source = auth::RefreshingTokenSource::Create(refresh_options, *tokens);
+  ASSERT_TRUE(source.has_value());
+  (*source)->Invalidate(tokens->access_token);
+  auto read = auth::SendWithToken(client_, **source, PatientRead());
+  ASSERT_TRUE(read.has_value()) << read.error().ToString();
+  EXPECT_EQ(read->status, 200);
+  EXPECT_EQ((*source)->Status().token_requests, 1u);
 }
 
 TEST_F(SmartClientTest, TheRedirectListenerRefusesAWrongStateAndReportsServerErrors) {
