@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
+
 namespace fhirbridge::base {
 
 class Secret {
@@ -37,6 +39,11 @@ class Secret {
 
   std::vector<char> bytes_;
 };
+
+// Stops this process from writing core dumps (RLIMIT_CORE 0) and from being inspected by other
+// processes of the same user (PR_SET_DUMPABLE 0), so that secrets in memory cannot end up in a
+// core file. Call it before reading keys or tokens. kInternal if the kernel refuses.
+Status DisableCoreDumps();
 
 // Overwrites a string's bytes (its whole capacity) before it is released.
 void CleanseString(std::string& text);
