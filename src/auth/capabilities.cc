@@ -14,9 +14,9 @@ using smart::Context;
 using smart::Permission;
 
 constexpr std::array kInteractions = {
-    Interaction::kRead,   Interaction::kVread,  Interaction::kHistoryInstance,
+    Interaction::kRead,        Interaction::kVread,  Interaction::kHistoryInstance,
     Interaction::kHistoryType, Interaction::kSearch, Interaction::kCreate,
-    Interaction::kUpdate, Interaction::kDelete, Interaction::kExport,
+    Interaction::kUpdate,      Interaction::kDelete, Interaction::kExport,
 };
 static_assert(kInteractions.size() == kInteractionCount);
 
@@ -327,8 +327,9 @@ CapabilityCell CapabilityMatrix::Decide(std::string_view resource_type,
                                                   static_cast<std::uint8_t>(Permission::kSearch)
                                             : missing);
     }
-    reasons.push_back("the site did not grant " + std::string(smart::ContextName(contexts.front())) +
-                      "/" + type + "." + suffix);
+    reasons.push_back("the site did not grant " +
+                      std::string(smart::ContextName(contexts.front())) + "/" + type + "." +
+                      suffix);
   }
 
   if (!reasons.empty()) {
@@ -346,8 +347,8 @@ CapabilityCell CapabilityMatrix::Check(std::string_view resource_type,
                                        Interaction interaction) const {
   for (const auto& row : rows_) {
     if (row.resource_type == resource_type) {
-      return row.cells[static_cast<std::size_t>(
-          std::ranges::find(kInteractions, interaction) - kInteractions.begin())];
+      return row.cells[static_cast<std::size_t>(std::ranges::find(kInteractions, interaction) -
+                                                kInteractions.begin())];
     }
   }
   return Decide(resource_type, interaction);
@@ -454,7 +455,8 @@ fhir::Json CapabilityMatrix::ToJson() const {
   json["notes"] = notes_;
   const ScopeReview review = Review();
   fhir::Json used = fhir::Json::array();
-  for (const auto& [scope, count] : review.used) used.push_back({{"scope", scope}, {"uses", count}});
+  for (const auto& [scope, count] : review.used)
+    used.push_back({{"scope", scope}, {"uses", count}});
   json["scopeReview"] = {
       {"used", std::move(used)}, {"unused", review.unused}, {"notReviewed", review.not_reviewed}};
   return json;

@@ -80,7 +80,7 @@ struct CapabilityOptions {
 // What was granted and used: the scope review.
 struct ScopeReview {
   std::vector<std::pair<std::string, std::uint64_t>> used;  // scope, times relied on
-  std::vector<std::string> unused;                           // granted, never relied on
+  std::vector<std::string> unused;                          // granted, never relied on
   std::vector<std::string> not_reviewed;  // launch, openid, offline_access and the like
 };
 

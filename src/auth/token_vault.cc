@@ -114,7 +114,7 @@ base::Result<std::string> Seal(const base::Secret& key, std::string_view plainte
 // sealed with. GCM checks the tag before anything is returned, so a wrong key never yields
 // garbage.
 base::Status OpenSealed(const base::Secret& key, std::string_view encoded, std::string_view aad,
-                  std::string& plaintext) {
+                        std::string& plaintext) {
   auto decoded = jose::Base64UrlDecode(encoded);
   if (!decoded || decoded->size() < kNonceBytes + kTagBytes) {
     return base::Fail(Unreadable("a vault record is damaged (not a sealed record)"));
@@ -171,8 +171,8 @@ bool ReadField(std::string_view& in, std::string_view& field) {
 
 base::Status TightenMode(const std::filesystem::path& path) {
   if (::chmod(path.c_str(), S_IRUSR | S_IWUSR) != 0 && errno != ENOENT) {
-    return base::Fail(ErrorCode::kIoFailure, "cannot set mode 0600 on " + path.string() + ": " +
-                                                 std::strerror(errno));
+    return base::Fail(ErrorCode::kIoFailure,
+                      "cannot set mode 0600 on " + path.string() + ": " + std::strerror(errno));
   }
   return {};
 }
@@ -214,9 +214,9 @@ base::Result<base::Secret> DecodeKey(std::string_view text, std::string_view whe
   if (text.size() != 44) return invalid();
   CleansedString decoded;
   decoded.text.assign(33, '\0');  // EVP_DecodeBlock writes whole 3-byte groups
-  const int length =
-      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.text.data()),
-                      reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  const int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.text.data()),
+                                     reinterpret_cast<const unsigned char*>(text.data()),
+                                     static_cast<int>(text.size()));
   // 44 characters with one '=' of padding hold 32 bytes.
   if (length != 33 || text[43] != '=' || text[42] == '=') return invalid();
   return base::Secret(std::string_view(decoded.text).substr(0, kVaultKeyBytes));
@@ -277,11 +277,10 @@ base::Status CreateVaultKeyFile(const std::filesystem::path& path) {
     return base::Fail(ErrorCode::kIoFailure,
                       "cannot create the key file " + path.string() + ": " + std::strerror(errno));
   }
-  const bool written =
-      ::fchmod(descriptor, S_IRUSR | S_IWUSR) == 0 &&
-      ::write(descriptor, encoded.text.data(), encoded.text.size()) ==
-          static_cast<ssize_t>(encoded.text.size()) &&
-      ::fsync(descriptor) == 0;
+  const bool written = ::fchmod(descriptor, S_IRUSR | S_IWUSR) == 0 &&
+                       ::write(descriptor, encoded.text.data(), encoded.text.size()) ==
+                           static_cast<ssize_t>(encoded.text.size()) &&
+                       ::fsync(descriptor) == 0;
   ::close(descriptor);
   if (!written) {
     std::filesystem::remove(path);
@@ -366,9 +365,9 @@ base::Status TokenVault::Put(const VaultRecord& record, base::SystemTime now) {
 
   const std::int64_t expires_at_ms = Milliseconds(record.expires_at);
   const bool has_refresh_token = !record.refresh_token.empty();
-  auto sealed = Seal(key_, plaintext.text,
-                     AdditionalData(kTokenKind, record.site, record.user, expires_at_ms,
-                                    has_refresh_token));
+  auto sealed =
+      Seal(key_, plaintext.text,
+           AdditionalData(kTokenKind, record.site, record.user, expires_at_ms, has_refresh_token));
   if (!sealed) return base::Fail(sealed.error());
 
   std::lock_guard lock(mutex_);

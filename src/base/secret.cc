@@ -51,9 +51,9 @@ Status DisableCoreDumps() {
   // Limitation: LeakSanitizer attaches to the process with ptrace when it exits, which a
   // non-dumpable process refuses; sanitizer builds keep only the core-size limit.
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
-    return Fail(ErrorCode::kInternal,
-                std::string("cannot mark the process not dumpable (prctl): ") +
-                    std::strerror(errno));
+    return Fail(
+        ErrorCode::kInternal,
+        std::string("cannot mark the process not dumpable (prctl): ") + std::strerror(errno));
   }
 #endif
   return {};

@@ -258,8 +258,8 @@ std::string MaskUrlPassword(std::string_view url) {
 
 bool IsVariableName(std::string_view name) {
   if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) return false;
-  return std::ranges::all_of(
-      name, [](unsigned char c) { return std::isalnum(c) != 0 || c == '_'; });
+  return std::ranges::all_of(name,
+                             [](unsigned char c) { return std::isalnum(c) != 0 || c == '_'; });
 }
 
 std::string FormatDate(const std::chrono::year_month_day& date) {
@@ -300,8 +300,9 @@ class BundleReader {
         }
         problems_.CheckKeys(*table, section, keys);
       } else {
-        Report(node, section, "must be a table ([" + std::string(section) + "]), not " +
-                                  std::string(base::TomlTypeName(*node)));
+        Report(node, section,
+               "must be a table ([" + std::string(section) + "]), not " +
+                   std::string(base::TomlTypeName(*node)));
       }
     }
 
@@ -374,10 +375,10 @@ class BundleReader {
                variable.starts_with(sibling_prefix);
       });
       if (belongs_to_sibling) continue;
-      problems_.AddElsewhere(
-          "environment variable " + variable, "(override)",
-          "names no key of site " + Quote(site_name_) + "; overrides are written " + prefix +
-              "<SECTION>_<KEY>, e.g. " + OverrideVariableName(site_name_, "auth.client_id"));
+      problems_.AddElsewhere("environment variable " + variable, "(override)",
+                             "names no key of site " + Quote(site_name_) +
+                                 "; overrides are written " + prefix + "<SECTION>_<KEY>, e.g. " +
+                                 OverrideVariableName(site_name_, "auth.client_id"));
     }
   }
 
@@ -620,6 +621,15 @@ class BundleReader {
         continue;
       }
       const auto& clinical = parsed.scopes.front().clinical;
+      if (clinical && clinical->resource_type != "*" &&
+          !fhir::IsR4ResourceType(clinical->resource_type)) {
+        std::string what = Quote(clinical->resource_type) + " is not a FHIR R4 resource type";
+        if (const auto suggestion = SuggestResourceType(clinical->resource_type)) {
+          what += "; did you mean " + Quote(*suggestion) + "?";
+        }
+        Report(item.node, item.path, what);
+        continue;
+      }
       if (clinical) {
         const bool system = clinical->context == smart::Context::kSystem;
         if (config.auth_mode == AuthMode::kBackendServices && !system) {
@@ -825,12 +835,12 @@ fhir::Json ConfigJson(const SiteConfig& config, bool mask) {
                       {"read_only_windows", WindowTexts(config.read_only_windows)}};
   json["sync"] = {{"resource_types", config.sync_resource_types},
                   {"patient_cohort", config.patient_cohort}};
-  json["runbook"] = {{"build_level", config.build_level},
-                     {"contacts", config.contacts},
-                     {"quirks", config.quirks},
-                     {"go_live", config.go_live ? fhir::Json(FormatDate(*config.go_live))
-                                                : fhir::Json(nullptr)},
-                     {"notes", config.notes}};
+  json["runbook"] = {
+      {"build_level", config.build_level},
+      {"contacts", config.contacts},
+      {"quirks", config.quirks},
+      {"go_live", config.go_live ? fhir::Json(FormatDate(*config.go_live)) : fhir::Json(nullptr)},
+      {"notes", config.notes}};
   return json;
 }
 
@@ -838,8 +848,7 @@ base::Result<std::string> ReadFile(const std::filesystem::path& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) {
     return base::Fail(base::ErrorCode::kConfigNotFound,
-                      "cannot open the site bundle " + path.string() + ": " +
-                          std::strerror(errno));
+                      "cannot open the site bundle " + path.string() + ": " + std::strerror(errno));
   }
   std::ostringstream text;
   text << file.rdbuf();
@@ -955,9 +964,9 @@ base::Result<LoadedSite> LoadSite(const std::filesystem::path& folder, std::stri
   if (std::ranges::find(*names, name) == names->end()) {
     std::string known;
     for (const auto& known_name : *names) known += (known.empty() ? "" : ", ") + known_name;
-    return base::Fail(base::ErrorCode::kConfigNotFound,
-                      "no site named " + Quote(name) + " in " + folder.string() +
-                          "; the sites there are " + known);
+    return base::Fail(base::ErrorCode::kConfigNotFound, "no site named " + Quote(name) + " in " +
+                                                            folder.string() +
+                                                            "; the sites there are " + known);
   }
   const auto path = folder / (std::string(name) + ".toml");
   auto text = ReadFile(path);
@@ -1061,15 +1070,16 @@ base::Result<base::Secret> ResolveSecret(const SecretReference& reference,
   }
   if (S_ISDIR(status.st_mode)) {
     return base::Fail(base::ErrorCode::kSecretUnavailable,
-                      named + " is a folder, not a file; a key ring folder is opened with "
-                              "auth::KeyRing instead");
+                      named +
+                          " is a folder, not a file; a key ring folder is opened with "
+                          "auth::KeyRing instead");
   }
   if ((status.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(status.st_mode & 07777));
-    return base::Fail(base::ErrorCode::kSecretUnavailable,
-                      named + " can be read by other users (mode " + mode +
-                          "); run chmod 600 on it");
+    return base::Fail(
+        base::ErrorCode::kSecretUnavailable,
+        named + " can be read by other users (mode " + mode + "); run chmod 600 on it");
   }
   std::ifstream file(reference.target, std::ios::binary);
   if (!file) {

@@ -59,12 +59,12 @@ struct SiteConfig {
   bool send_scope = true;
 
   // [traffic] The client-side limits the traffic layer enforces for this site.
-  double requests_per_second = 5;  // traffic.requests_per_second: steady rate; 0 means no limit
-  std::uint32_t burst = 10;        // traffic.burst: requests allowed at once above the rate
+  double requests_per_second = 5;    // traffic.requests_per_second: steady rate; 0 means no limit
+  std::uint32_t burst = 10;          // traffic.burst: requests allowed at once above the rate
   std::uint32_t max_concurrent = 4;  // traffic.max_concurrent: requests in flight at once
-  std::chrono::milliseconds connect_timeout{10'000};   // traffic.connect_timeout_ms
-  std::chrono::milliseconds request_timeout{60'000};   // traffic.request_timeout_ms
-  std::chrono::milliseconds max_retry_time{300'000};   // traffic.max_retry_time_ms: retries stop
+  std::chrono::milliseconds connect_timeout{10'000};  // traffic.connect_timeout_ms
+  std::chrono::milliseconds request_timeout{60'000};  // traffic.request_timeout_ms
+  std::chrono::milliseconds max_retry_time{300'000};  // traffic.max_retry_time_ms: retries stop
   bool allow_plain_http = false;  // traffic.allow_plain_http: http:// base URL (never production)
   std::string proxy;              // traffic.proxy: an HTTP(S) proxy URL; empty: none
 
