@@ -122,23 +122,20 @@ TEST_P(SiteBundleMistakeTest, IsReportedWithLineAndKey) {
 
 std::vector<MistakeCase> MistakeCases() {
   return {
-      {"UnknownSection", "[sites]\nx = 1\n", "sites/clinic.toml:10:1: sites", "unknown key"},
-      {"UnknownKey", "[traffic]\nburst_size = 3\n", "sites/clinic.toml:11:1: traffic.burst_size",
+      {"UnknownSection", "[sites]\nx = 1\n", "sites/clinic.toml:9:2: sites", "unknown key"},
+      {"UnknownKey", "[traffic]\nburst_size = 3\n", "sites/clinic.toml:10:1: traffic.burst_size",
        "unknown key; expected one of requests_per_second, burst"},
       {"WrongType", "[traffic]\nburst = \"10\"\n", "sites/clinic.toml:10:9: traffic.burst",
        "must be an integer, not a string"},
       {"OutOfRange", "[traffic]\nmax_concurrent = 0\n",
-       "sites/clinic.toml:11:18: traffic.max_concurrent", "0 is out of range; expected 1 to 1000"},
-      {"SectionNotATable", "features = 3\n", "sites/clinic.toml:10:12: features",
-       "must be a table ([features]), not an integer"},
-      {"SyntaxError", "[traffic\n", "sites/clinic.toml:10:", "toml: "},
+       "sites/clinic.toml:10:18: traffic.max_concurrent", "0 is out of range; expected 1 to 1000"},
+      {"SectionNotATable", "features = 3\n" + std::string(kMinimal),
+       "sites/clinic.toml:1:12: features", "must be a table ([features]), not an integer", true},
+      {"SyntaxError", "[traffic\n", "sites/clinic.toml:9:9: toml", "expected ']'"},
       {"MissingRequiredKey",
        "[site]\nenvironment = \"sandbox\"\n[auth]\nmode = \"backend-services\"\nclient_id = "
        "\"a\"\nkey = \"env:K\"\n",
        "sites/clinic.toml:1:1: site.base_url", "is required", true},
-      {"MissingSectionMeansMissingKeys",
-       "[site]\nenvironment = \"sandbox\"\nbase_url = \"https://a.example.org/fhir\"\n",
-       "sites/clinic.toml:1:1: auth.mode", "is required", true},
       {"UnknownEnvironment",
        "[site]\nenvironment = \"prod\"\nbase_url = \"https://a.example.org\"\n[auth]\nmode = "
        "\"standalone\"\nclient_id = \"a\"\nredirect_uri = \"https://app.example.org/cb\"\n",
@@ -158,13 +155,13 @@ std::vector<MistakeCase> MistakeCases() {
        "sites/clinic.toml:9:20: traffic.allow_plain_http", "must not be true for a production",
        true},
       {"PatientScopeForBackendServices", "scopes = [\"patient/Observation.rs\"]\n",
-       "sites/clinic.toml:9:12: auth.scopes[0]", "use system/ scopes"},
+       "sites/clinic.toml:9:11: auth.scopes[0]", "use system/ scopes"},
       {"MalformedScope", "scopes = [\"system/Observation.sr\"]\n",
-       "sites/clinic.toml:9:12: auth.scopes[0]", "is not a valid SMART scope"},
+       "sites/clinic.toml:9:11: auth.scopes[0]", "is not a valid SMART scope"},
       {"ScopeOnUnknownType", "scopes = [\"system/Observaton.rs\"]\n",
-       "sites/clinic.toml:9:12: auth.scopes[0]", "\"Observaton\" is not a FHIR R4 resource type"},
+       "sites/clinic.toml:9:11: auth.scopes[0]", "\"Observaton\" is not a FHIR R4 resource type"},
       {"DuplicateScope", "scopes = [\"system/Patient.rs\", \"system/Patient.rs\"]\n",
-       "sites/clinic.toml:9:33: auth.scopes[1]", "is listed twice"},
+       "sites/clinic.toml:9:32: auth.scopes[1]", "is listed twice"},
       {"RedirectForBackendServices", "redirect_uri = \"https://app.example.org/cb\"\n",
        "sites/clinic.toml:9:16: auth.redirect_uri", "only the ehr-launch and standalone modes"},
       {"EhrLaunchWithoutLaunchScope",
@@ -179,15 +176,15 @@ std::vector<MistakeCase> MistakeCases() {
       {"ClientSecretForBackendServices", "client_secret = \"env:SECRET\"\n",
        "sites/clinic.toml:9:17: auth.client_secret", "remove the client secret"},
       {"MisspeltResourceType", "[features]\nwriteback = [\"observation\"]\n",
-       "sites/clinic.toml:11:14: features.writeback[0]", "did you mean \"Observation\"?"},
+       "sites/clinic.toml:10:14: features.writeback[0]", "did you mean \"Observation\"?"},
       {"BadWindow", "[schedule]\nmaintenance_windows = [\"Sun 25:00-04:00\"]\n",
-       "sites/clinic.toml:11:24: schedule.maintenance_windows[0]", "must be a time range"},
+       "sites/clinic.toml:10:24: schedule.maintenance_windows[0]", "must be a time range"},
       {"DateAsString", "[runbook]\ngo_live = \"2026-03-01\"\n",
-       "sites/clinic.toml:11:11: runbook.go_live", "no quotes"},
+       "sites/clinic.toml:10:11: runbook.go_live", "no quotes"},
       {"BadCohort", "[sync]\npatient_cohort = \"everyone\"\n",
-       "sites/clinic.toml:11:18: sync.patient_cohort", "must be \"all\", \"group:"},
+       "sites/clinic.toml:10:18: sync.patient_cohort", "must be \"all\", \"group:"},
       {"ProxyPasswordInTheFile", "[traffic]\nproxy = \"http://user:pw@proxy.example.org:3128\"\n",
-       "sites/clinic.toml:11:9: traffic.proxy", "holds a password"},
+       "sites/clinic.toml:10:9: traffic.proxy", "holds a password"},
       {"ClientIdWithSpace",
        "[site]\nenvironment = \"sandbox\"\nbase_url = \"https://a.example.org\"\n[auth]\nmode = "
        "\"backend-services\"\nclient_id = \"a b\"\nkey = \"env:K\"\n",
@@ -197,6 +194,16 @@ std::vector<MistakeCase> MistakeCases() {
 
 INSTANTIATE_TEST_SUITE_P(Mistakes, SiteBundleMistakeTest, testing::ValuesIn(MistakeCases()),
                          [](const auto& test_info) { return test_info.param.name; });
+
+TEST(SiteBundleTest, MissingSectionMeansEachRequiredKeyIsMissing) {
+  const auto site =
+      Parse("[site]\nenvironment = \"sandbox\"\nbase_url = \"https://a.example.org\"\n");
+  ASSERT_FALSE(site.has_value());
+  EXPECT_EQ(DiagnosticLines(site.error()),
+            (std::vector<std::string>{"sites/clinic.toml:1:1: auth.mode: is required",
+                                      "sites/clinic.toml:1:1: auth.client_id: is required",
+                                      "sites/clinic.toml:1:1: auth.key: is required"}));
+}
 
 TEST(SiteBundleTest, LiteralSecretNeverAppearsInTheMessage) {
   std::string text(kMinimal);
