@@ -77,9 +77,8 @@ TEST(CapabilityMatrixTest, GranularScopesAllowWithTheirFiltersAsARestriction) {
             "only category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory");
 
   // An unfiltered scope for the same type wins over the filtered one.
-  const auto wider =
-      Build("patient/Observation.rs?category=laboratory patient/Observation.rs", nullptr,
-            {Context::kPatient});
+  const auto wider = Build("patient/Observation.rs?category=laboratory patient/Observation.rs",
+                           nullptr, {Context::kPatient});
   EXPECT_TRUE(wider.Check("Observation", Interaction::kSearch).filters.empty());
   EXPECT_EQ(wider.Check("Observation", Interaction::kSearch).scope, "patient/Observation.rs");
 }
@@ -175,9 +174,8 @@ TEST(CapabilityMatrixTest, NotesSayWhatTheMatrixCouldNotUse) {
   const auto matrix = Build("openid system/Patient.xyz", &statement);
   const auto& notes = matrix.notes();
   const auto has = [&](std::string_view text) {
-    return std::ranges::any_of(notes, [&](const auto& note) {
-      return note.find(text) != std::string::npos;
-    });
+    return std::ranges::any_of(
+        notes, [&](const auto& note) { return note.find(text) != std::string::npos; });
   };
   EXPECT_TRUE(has("\"system/Patient.xyz\" is not a valid SMART scope"));
   EXPECT_TRUE(has("no clinical scope was granted"));
@@ -187,8 +185,8 @@ TEST(CapabilityMatrixTest, NotesSayWhatTheMatrixCouldNotUse) {
 }
 
 TEST(CapabilityMatrixTest, ScopeReviewListsGrantedScopesNeverUsed) {
-  auto matrix = Build("system/Patient.rs system/Observation.rs system/Condition.rs offline_access",
-                      nullptr);
+  auto matrix =
+      Build("system/Patient.rs system/Observation.rs system/Condition.rs offline_access", nullptr);
   EXPECT_TRUE(matrix.Ask("Patient", Interaction::kRead).allowed);
   EXPECT_TRUE(matrix.Ask("Patient", Interaction::kSearch).allowed);
   EXPECT_TRUE(matrix.Ask("Observation", Interaction::kSearch).allowed);
@@ -217,8 +215,9 @@ TEST(CapabilityMatrixTest, UsageCountsAreExactUnderConcurrency) {
 
 TEST(CapabilityMatrixTest, RendersTextAndJsonWithReasons) {
   const fhir::Json statement = Statement();
-  auto matrix = Build(
-      "system/Patient.rs system/Observation.rs?category=laboratory system/Condition.rs", &statement);
+  auto matrix =
+      Build("system/Patient.rs system/Observation.rs?category=laboratory system/Condition.rs",
+            &statement);
   matrix.Ask("Patient", Interaction::kRead);
 
   const std::string text = matrix.ToText();
@@ -232,15 +231,17 @@ TEST(CapabilityMatrixTest, RendersTextAndJsonWithReasons) {
       << text;
 
   const fhir::Json json = matrix.ToJson();
-  ASSERT_EQ(json["resourceTypes"].size(), 4u);  // Condition, MedicationStatement, Observation, Patient
+  ASSERT_EQ(json["resourceTypes"].size(),
+            4u);  // Condition, MedicationStatement, Observation, Patient
   const auto& condition = json["resourceTypes"][0];
   EXPECT_EQ(condition["resourceType"], "Condition");
   EXPECT_EQ(condition["interactions"]["read"]["reason"],
             "the site's CapabilityStatement does not list Condition");
   EXPECT_EQ(json["resourceTypes"][2]["interactions"]["search-type"]["restriction"],
             "category=laboratory");
-  EXPECT_EQ(json["scopeReview"]["unused"],
-            fhir::Json::array({"system/Observation.rs?category=laboratory", "system/Condition.rs"}));
+  EXPECT_EQ(
+      json["scopeReview"]["unused"],
+      fhir::Json::array({"system/Observation.rs?category=laboratory", "system/Condition.rs"}));
 }
 
 TEST(CapabilityMatrixTest, InteractionNamesRoundTrip) {

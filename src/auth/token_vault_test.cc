@@ -23,10 +23,9 @@ class TokenVaultTest : public testing::Test {
  protected:
   void SetUp() override {
     folder_ = std::filesystem::path(::testing::TempDir()) /
-              ("token-vault-" + std::string(testing::UnitTest::GetInstance()
-                                                ->current_test_info()
-                                                ->name()) +
-               "-" + std::to_string(::getpid()));
+              ("token-vault-" +
+               std::string(testing::UnitTest::GetInstance()->current_test_info()->name()) + "-" +
+               std::to_string(::getpid()));
     std::filesystem::remove_all(folder_);
     std::filesystem::create_directories(folder_);
     vault_path_ = folder_ / "vault.sqlite";

@@ -100,7 +100,7 @@ TEST(SiteBundleTest, TrailingSlashOfTheBaseUrlIsDropped) {
 
 struct MistakeCase {
   std::string name;
-  std::string extra;  // appended to kMinimal (or replacing it when `whole` is set)
+  std::string extra;            // appended to kMinimal (or replacing it when `whole` is set)
   std::string expected_prefix;  // "file:line:column: key"
   std::string expected_text;
   bool whole = false;
@@ -265,7 +265,8 @@ TEST(SiteBundleTest, EnvironmentOverridesEveryKindOfValue) {
   EXPECT_DOUBLE_EQ(config.requests_per_second, 2.5);
   EXPECT_TRUE(config.dry_run);
   EXPECT_EQ(config.writeback_types, (std::vector<std::string>{"Observation", "DocumentReference"}));
-  EXPECT_EQ(config.scopes, (std::vector<std::string>{"system/Patient.rs", "system/Observation.rs"}));
+  EXPECT_EQ(config.scopes,
+            (std::vector<std::string>{"system/Patient.rs", "system/Observation.rs"}));
   ASSERT_TRUE(config.go_live.has_value());
   EXPECT_EQ(static_cast<int>(config.go_live->year()), 2027);
   EXPECT_EQ(config.environment, Environment::kPreProduction);
@@ -289,15 +290,19 @@ TEST(SiteBundleTest, BadOverridesNameTheVariableNotTheValue) {
   const auto has = [&](std::string_view text) {
     return site.error().diagnostic.find(text) != std::string::npos;
   };
-  EXPECT_TRUE(has("environment variable FHIRBRIDGE_SITE_CLINIC_TRAFFIC_BURST: traffic.burst: "
-                  "must be an integer"));
-  EXPECT_TRUE(has("environment variable FHIRBRIDGE_SITE_CLINIC_FEATURES_DRY_RUN: "
-                  "features.dry_run: must be a boolean"));
+  EXPECT_TRUE(
+      has("environment variable FHIRBRIDGE_SITE_CLINIC_TRAFFIC_BURST: traffic.burst: "
+          "must be an integer"));
+  EXPECT_TRUE(
+      has("environment variable FHIRBRIDGE_SITE_CLINIC_FEATURES_DRY_RUN: "
+          "features.dry_run: must be a boolean"));
   // A value that reads but is out of range is reported at the variable, not the file.
-  EXPECT_TRUE(has("environment variable FHIRBRIDGE_SITE_CLINIC_TRAFFIC_MAX_CONCURRENT: "
-                  "traffic.max_concurrent: 0 is out of range"));
-  EXPECT_TRUE(has("environment variable FHIRBRIDGE_SITE_CLINIC_AUTH_PASSWORD: (override): names "
-                  "no key of site \"clinic\""));
+  EXPECT_TRUE(
+      has("environment variable FHIRBRIDGE_SITE_CLINIC_TRAFFIC_MAX_CONCURRENT: "
+          "traffic.max_concurrent: 0 is out of range"));
+  EXPECT_TRUE(
+      has("environment variable FHIRBRIDGE_SITE_CLINIC_AUTH_PASSWORD: (override): names "
+          "no key of site \"clinic\""));
 }
 
 TEST(SiteBundleTest, OverridesOfASiblingSiteAreNotMistakes) {
@@ -409,10 +414,10 @@ TEST(SecretReferenceTest, ReadsFileAndEnvironmentReferences) {
 TEST(SecretReferenceTest, ResolvesOnlyWhenAskedAndNeverQuotesTheSecret) {
   TempFolder folder("secret-reference");
   const auto key = folder.Write("key.pem", "PRIVATE-KEY-BYTES");
-  const auto open_key = folder.Write("open.pem", "PRIVATE-KEY-BYTES",
-                                     std::filesystem::perms::owner_read |
-                                         std::filesystem::perms::owner_write |
-                                         std::filesystem::perms::group_read);
+  const auto open_key =
+      folder.Write("open.pem", "PRIVATE-KEY-BYTES",
+                   std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                       std::filesystem::perms::group_read);
   EnvironmentVariables environment;
   environment.values = {{"SITE_KEY", "ENV-SECRET"}};
 
