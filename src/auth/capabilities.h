@@ -9,6 +9,11 @@
 //
 // The matrix also counts which granted scope each allowed use relied on, so that a scope review
 // can list scopes granted but never used (candidates to stop requesting).
+//
+// Limitation: Epic's backend-services token responses may name Epic API names as scopes
+// ("Patient.read Patient.search") rather than SMART scopes; those are not clinical scopes to
+// smart::ParseScopes, so they allow nothing here. Feed the matrix the SMART scopes the site's
+// registration grants until such names are mapped.
 
 #include <array>
 #include <cstdint>
