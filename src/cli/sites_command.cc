@@ -92,13 +92,13 @@ int Check(const SitesOptions& options) {
 }
 
 int Show(const SitesOptions& options) {
-  auto site =
-      sites::LoadSite(options.folder, options.name, sites::EnvironmentVariables::FromProcess());
+  const auto environment = sites::EnvironmentVariables::FromProcess();
+  auto site = sites::LoadSite(options.folder, options.name, environment);
   if (!site) return Report(site.error(), ExitCodeFor(site.error()));
   if (options.json) {
-    std::cout << sites::SiteToJson(*site).dump(2) << "\n";
+    std::cout << sites::SiteToJson(*site, &environment).dump(2) << "\n";
   } else {
-    std::cout << sites::SiteToText(*site);
+    std::cout << sites::SiteToText(*site, &environment);
   }
   return kExitOk;
 }

@@ -1003,17 +1003,47 @@ std::string CanonicalSiteConfig(const SiteConfig& config) {
   return sorted.dump();
 }
 
-fhir::Json SiteToJson(const LoadedSite& site) {
+namespace {
+
+// "auth.key" -> "available" or "unavailable: why", for each reference the site has.
+std::map<std::string, std::string> SecretAvailability(const SiteConfig& config,
+                                                      const EnvironmentVariables& environment) {
+  std::map<std::string, std::string> availability;
+  for (const auto& [key, text] :
+       {std::pair<std::string, const std::string&>("auth.key", config.key_reference),
+        {"auth.client_secret", config.client_secret_reference}}) {
+    if (text.empty()) continue;
+    auto reference = ParseSecretReference(text);
+    if (!reference) continue;  // the reader refused it already
+    const auto available = CheckSecretAvailable(*reference, environment);
+    availability[key] =
+        available ? std::string("available") : "unavailable: " + available.error().diagnostic;
+  }
+  return availability;
+}
+
+}  // namespace
+
+fhir::Json SiteToJson(const LoadedSite& site, const EnvironmentVariables* environment) {
   fhir::Json json = ConfigJson(site.config, true);
   json["source"] = site.config.source_path;
   json["fingerprint"] = site.fingerprint;
   fhir::Json overrides = fhir::Json::object();
   for (const auto& [key, variable] : site.overrides) overrides[key] = variable;
   json["overrides"] = std::move(overrides);
+  if (environment != nullptr) {
+    fhir::Json secrets = fhir::Json::object();
+    for (const auto& [key, state] : SecretAvailability(site.config, *environment)) {
+      secrets[key] = state;
+    }
+    json["secrets"] = std::move(secrets);
+  }
   return json;
 }
 
-std::string SiteToText(const LoadedSite& site) {
+std::string SiteToText(const LoadedSite& site, const EnvironmentVariables* environment) {
+  const auto availability = environment != nullptr ? SecretAvailability(site.config, *environment)
+                                                   : std::map<std::string, std::string>{};
   const fhir::Json json = ConfigJson(site.config, true);
   std::ostringstream text;
   text << "site " << site.config.name << " (" << site.config.source_path << ")\n";
@@ -1025,6 +1055,9 @@ std::string SiteToText(const LoadedSite& site) {
       text << "  " << key << " = " << value.dump();
       if (const auto found = site.overrides.find(path); found != site.overrides.end()) {
         text << "    # from " << found->second;
+      }
+      if (const auto found = availability.find(path); found != availability.end()) {
+        text << "    # " << found->second;
       }
       text << "\n";
     }
@@ -1048,6 +1081,35 @@ base::Result<SecretReference> ParseSecretReference(std::string_view text) {
                     "must be a reference, \"file:/path/to/key\" or \"env:VARIABLE\"; the value "
                     "is not repeated here because it may be a secret, which never belongs in a "
                     "bundle");
+}
+
+base::Status CheckSecretAvailable(const SecretReference& reference,
+                                  const EnvironmentVariables& environment) {
+  if (reference.kind == SecretReference::Kind::kEnvironment) {
+    const std::string* value = environment.Find(reference.target);
+    if (value == nullptr || value->empty()) {
+      return base::Fail(base::ErrorCode::kSecretUnavailable,
+                        "the environment variable " + reference.target +
+                            " named by \"env:" + reference.target + "\" is not set");
+    }
+    return {};
+  }
+  const std::string named = "\"file:" + reference.target + "\"";
+  struct stat status {};
+  if (::stat(reference.target.c_str(), &status) != 0) {
+    return base::Fail(base::ErrorCode::kSecretUnavailable,
+                      "cannot find the file named by " + named + ": " + std::strerror(errno));
+  }
+  if (S_ISDIR(status.st_mode)) return {};  // a key ring folder; auth::KeyRing checks its keys
+  if ((status.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    return base::Fail(base::ErrorCode::kSecretUnavailable,
+                      named + " can be read by other users; run chmod 600 on it");
+  }
+  if (status.st_size == 0 || ::access(reference.target.c_str(), R_OK) != 0) {
+    return base::Fail(base::ErrorCode::kSecretUnavailable,
+                      "the file named by " + named + " is empty or unreadable");
+  }
+  return {};
 }
 
 base::Result<base::Secret> ResolveSecret(const SecretReference& reference,

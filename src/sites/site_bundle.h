@@ -92,10 +92,11 @@ std::string CanonicalSiteConfig(const SiteConfig& config);
 
 // The effective configuration as JSON for people and scripts: secrets masked (a proxy's or URL's
 // password shows as "****"; key and secret references are shown, never what they point to), the
-// fingerprint, and for each overridden key the variable it came from.
-fhir::Json SiteToJson(const LoadedSite& site);
+// fingerprint, and for each overridden key the variable it came from. With `environment`, also
+// whether each secret reference can be resolved now (checked without reading the secret).
+fhir::Json SiteToJson(const LoadedSite& site, const EnvironmentVariables* environment = nullptr);
 // The same as indented text, one "section.key = value" per line.
-std::string SiteToText(const LoadedSite& site);
+std::string SiteToText(const LoadedSite& site, const EnvironmentVariables* environment = nullptr);
 
 // A key or client-secret reference: "file:/path" or "env:VAR".
 struct SecretReference {
@@ -106,6 +107,12 @@ struct SecretReference {
 
 // Reads a reference's syntax; kConfigInvalid for anything else, without repeating the text.
 base::Result<SecretReference> ParseSecretReference(std::string_view text);
+
+// Whether ResolveSecret would find the secret, checked without reading it: the variable is set
+// and not empty, or the path is a non-empty file (or a key ring folder) that only its owner can
+// read. kSecretUnavailable naming the reference otherwise.
+base::Status CheckSecretAvailable(const SecretReference& reference,
+                                  const EnvironmentVariables& environment);
 
 // Reads the secret a reference points to, now. kSecretUnavailable naming the reference (never
 // its content) when the variable is unset or empty, or the file is missing, unreadable, a

@@ -442,7 +442,32 @@ TEST(SecretReferenceTest, ResolvesOnlyWhenAskedAndNeverQuotesTheSecret) {
     EXPECT_NE(resolved.error().diagnostic.find(expected), std::string::npos)
         << resolved.error().diagnostic;
     EXPECT_EQ(resolved.error().diagnostic.find("PRIVATE-KEY"), std::string::npos);
+    // The check without reading agrees, except that a key ring folder is a valid target.
+    const auto checked = CheckSecretAvailable(reference, environment);
+    EXPECT_EQ(checked.has_value(), reference.target == folder.path().string()) << expected;
   }
+  EXPECT_TRUE(CheckSecretAvailable({SecretReference::Kind::kFile, key.string()}, environment));
+  EXPECT_TRUE(CheckSecretAvailable({SecretReference::Kind::kEnvironment, "SITE_KEY"}, environment));
+}
+
+TEST(SiteBundleTest, ShowSaysWhetherEachSecretCanBeFound) {
+  std::string text(kMinimal);
+  text.replace(text.find("file:/keys/app.pem"), 18, "env:CLINIC_KEY");
+  const auto site = Parse(text);
+  ASSERT_TRUE(site.has_value()) << site.error().diagnostic;
+
+  const EnvironmentVariables unset;
+  EXPECT_NE(SiteToText(*site, &unset)
+                .find("key = \"env:CLINIC_KEY\"    # unavailable: the "
+                      "environment variable CLINIC_KEY"),
+            std::string::npos)
+      << SiteToText(*site, &unset);
+  EnvironmentVariables set;
+  set.values = {{"CLINIC_KEY", "the-key-itself"}};
+  const fhir::Json json = SiteToJson(*site, &set);
+  EXPECT_EQ(json["secrets"]["auth.key"], "available");
+  EXPECT_EQ(json.dump().find("the-key-itself"), std::string::npos);
+  EXPECT_FALSE(SiteToJson(*site).contains("secrets"));
 }
 
 }  // namespace

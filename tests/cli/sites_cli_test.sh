@@ -69,6 +69,7 @@ FHIRBRIDGE_SITE_NORTHWIND_HEALTH_PROD_TRAFFIC_PROXY="http://svc:hunter2@proxy.ex
 expect_in 'proxy = "http://svc:****@proxy.example.org:3128"    # from FHIRBRIDGE_SITE_NORTHWIND_HEALTH_PROD_TRAFFIC_PROXY' \
   "${out}" "show with an override"
 expect_not_in "hunter2" "${out}${err}" "show"
+expect_in 'key = "env:NORTHWIND_SIGNING_KEY"    # unavailable' "${out}" "show of an unset key"
 expect_in "fingerprint " "${out}" "show"
 
 run 0 sites show epic-sandbox --dir "${root}/sites/examples" --json
