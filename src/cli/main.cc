@@ -11,6 +11,7 @@
 #include "cli/auth_commands.h"
 #include "cli/exit_codes.h"
 #include "cli/login_command.h"
+#include "cli/sites_command.h"
 #include "cli/synth_command.h"
 #include "observe/log.h"
 #include "observe/metrics.h"
@@ -130,6 +131,7 @@ int main(int argc, char** argv) {
   cli::AddAuthCommands(app, *sandbox_command, run_chosen_command);
   cli::AddSynthCommand(app, run_chosen_command);
   cli::AddLoginCommands(app, run_chosen_command);
+  cli::AddSitesCommands(app, run_chosen_command);
 
   SandboxServeOptions serve_options;
   CLI::App* serve = sandbox_command->add_subcommand(

@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "base/time_window.h"
 #include "fhir/json_value.h"
 
 namespace fhirbridge::sandbox {
@@ -33,31 +34,9 @@ struct TrafficSettings {
   double BucketCapacity() const;
 };
 
-// A period in which a tenant answers every FHIR request with 503 and Retry-After. Either a weekly
-// schedule in UTC ("Sun 02:00-04:00", "Mon-Fri 23:30-00:30", "Sat,Sun 00:00-24:00",
-// "daily 03:00-03:15", or just "03:00-03:15"; an end at or before the start is on the next day),
-// or a fixed interval between two FHIR instants ("2026-05-01T10:00:00Z/2026-05-01T12:00:00Z").
-class MaintenanceWindow {
- public:
-  // Fails with kConfigInvalid; the diagnostic says what is wrong without repeating the text.
-  static base::Result<MaintenanceWindow> Parse(std::string_view text);
-
-  // The instant the window ends, if `now` is inside it.
-  std::optional<base::SystemTime> EndIfActive(base::SystemTime now) const;
-  // The text it was parsed from.
-  const std::string& text() const { return text_; }
-
- private:
-  MaintenanceWindow() = default;
-
-  std::string text_;
-  bool weekly_ = false;
-  std::array<bool, 7> days_{};     // by weekday, 0 = Sunday
-  std::chrono::minutes start_{0};  // after midnight UTC
-  std::chrono::minutes end_{0};    // after midnight UTC; at or before start_: on the next day
-  base::SystemTime from_{};
-  base::SystemTime until_{};
-};
+// A period in which a tenant answers every FHIR request with 503 and Retry-After (the syntax is
+// base::TimeWindow's: "Sun 02:00-04:00", "daily 03:00-03:15", or two instants joined by '/').
+using MaintenanceWindow = base::TimeWindow;
 
 // The statuses an injected error can have, in the order of FaultSettings::error_rates.
 inline constexpr std::array<int, 4> kInjectedErrorStatuses = {500, 502, 503, 504};

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string_view>
 
+#include "base/toml_reading.h"
 #include "sandbox/traffic_config.h"
 
 namespace fhirbridge::sandbox {
@@ -17,8 +18,7 @@ namespace fhirbridge::sandbox {
 using TomlProblemSink = std::function<void(toml::source_position position, std::string_view path,
                                            std::string_view what)>;
 
-// How a TOML value's type reads in a message: "a table", "an integer", ...
-std::string_view TomlTypeName(const toml::node& node);
+using base::TomlTypeName;
 
 // Reads the "traffic" and "faults" keys of one [[tenants]] table, when present, into `traffic`
 // and `faults`. `tenant_path` ("tenants[0]") prefixes every reported path.
