@@ -191,9 +191,16 @@ void AdaptiveThrottle::Record(SiteSignal signal, Duration latency) {
     latency_baseline_ = sample;
   } else {
     latency_recent_ += kRecentWeight * (sample - latency_recent_);
-    latency_baseline_ += kBaselineWeight * (sample - latency_baseline_);
-    // The baseline follows improvements at once, rises only slowly.
-    latency_baseline_ = std::min(latency_baseline_, std::max(latency_recent_, 0.0));
+    // The baseline moves a step of kBaselineWeight toward the sample, capped at the level that
+    // would count as a rise, so a rise is judged against the latency before it; a lasting one
+    // still becomes the new normal after a few hundred responses. It follows improvements at
+    // the pace of the recent average.
+    const double rise_level =
+        std::max(latency_baseline_ * settings_.latency_rise_factor,
+                 latency_baseline_ + Seconds(settings_.latency_rise_floor));
+    const double capped = std::min(sample, rise_level);
+    latency_baseline_ += kBaselineWeight * (capped - latency_baseline_);
+    latency_baseline_ = std::min(latency_baseline_, latency_recent_);
   }
   ++latency_samples_;
   if (latency_samples_ >= kLatencyWarmup &&

@@ -16,9 +16,10 @@
 //   leaves the rest to interactive work.
 //
 // Latency: a fast moving average (about the last 5 responses) is compared with a slow baseline
-// (about the last 100, never above the fast one for long); a rise counts when the fast average
-// is both latency_rise_factor times the baseline and latency_rise_floor above it, so loopback
-// noise of a few milliseconds never slows a site down.
+// that climbs only a little per response (so a lasting rise becomes the new normal after a few
+// hundred responses) and follows improvements; a rise counts when the fast average is both
+// latency_rise_factor times the baseline and latency_rise_floor above it, so loopback noise of a
+// few milliseconds never slows a site down. Refusals and lost connections are not samples.
 //
 // Thread safety: every method may be called from any thread. Time comes from the Clock given,
 // so tests drive it with base::ManualClock.
