@@ -84,27 +84,30 @@ std::string SecondsText(Duration duration) {
 
 std::string RouteTemplate(std::string_view relative_path) {
   std::string route;
+  // FHIR paths alternate: a type, then an id ("Patient/123/Observation"); a segment after a
+  // type is an id even when it looks like one ("Patient/Smith").
+  bool after_type = false;
   std::size_t start = 0;
   while (start <= relative_path.size()) {
     std::size_t end = relative_path.find('/', start);
     if (end == std::string_view::npos) end = relative_path.size();
     const std::string_view segment = relative_path.substr(start, end - start);
-    if (!segment.empty()) {
-      const bool type = segment.front() >= 'A' && segment.front() <= 'Z' &&
-                        std::all_of(segment.begin(), segment.end(), [](char c) {
-                          return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-                        });
-      const bool keyword = segment == "metadata" || segment == ".well-known" ||
-                           segment == "smart-configuration";
-      const bool control =
-          (segment.front() == '_' || segment.front() == '$') &&
-          std::all_of(segment.begin() + 1, segment.end(), [](char c) {
-            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
-          });
-      route += '/';
-      route += (type || keyword || control) ? std::string(segment) : std::string("{id}");
-    }
     start = end + 1;
+    if (segment.empty()) continue;
+    const bool looks_like_type = segment.front() >= 'A' && segment.front() <= 'Z' &&
+                                 std::all_of(segment.begin(), segment.end(), [](char c) {
+                                   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+                                 });
+    const bool keyword = route.empty() && (segment == "metadata" || segment == ".well-known");
+    const bool control =
+        (segment.front() == '_' || segment.front() == '$') &&
+        std::all_of(segment.begin() + 1, segment.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
+        });
+    const bool type = looks_like_type && !after_type;
+    route += '/';
+    route += (type || keyword || control) ? std::string(segment) : std::string("{id}");
+    after_type = type;
   }
   return route.empty() ? "/" : route;
 }
@@ -411,6 +414,7 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
     // Classify what came back for the breaker and the throttle.
     const BreakerState breaker_before = breaker_.state();
     std::optional<Duration> retry_after;
+    bool paused = false;  // the throttle holds every request to the site for Retry-After
     std::string_view retry_reason;
     if (!answer) {
       if (answer.error().code != ErrorCode::kIoFailure) {
@@ -449,6 +453,7 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
                                 : SiteSignal::kOk,
                        latency);
       if (refused && retry_after && *retry_after > Duration::zero()) {
+        paused = true;
         throttle_.PauseUntil(answered + *retry_after);
         metrics_->pauses->Increment();
         observe::LogEvent line = log_event(observe::LogLevel::kInfo, "site.paused",
@@ -542,7 +547,8 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
     line.attributes.push_back({"delay_ms", static_cast<std::int64_t>(Milliseconds(*delay))});
     line.attributes.push_back({"reason", observe::NonPhi{std::string(retry_reason)}});
     observe::Log(line);
-    clock_.SleepFor(*delay);
+    // A Retry-After pause is waited for in the throttle, with every other request to the site.
+    if (!paused) clock_.SleepFor(*delay);
   }
 }
 
