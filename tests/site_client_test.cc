@@ -172,8 +172,9 @@ TEST(SiteClientTest, HonoursRetryAfterOn429AndBacksOff) {
   EXPECT_EQ(CounterValue(metrics, "fhirbridge_site_retries_total",
                          {{"site", "open-lab"}, {"reason", "429"}}),
             1u);
-  EXPECT_EQ(CounterValue(metrics, "fhirbridge_site_retry_after_pauses_total", {{"site", "open-lab"}}),
-            1u);
+  EXPECT_EQ(
+      CounterValue(metrics, "fhirbridge_site_retry_after_pauses_total", {{"site", "open-lab"}}),
+      1u);
   EXPECT_LT(client->throttle().Snapshot().current_rate, 1000) << "backed off";
 }
 
@@ -348,32 +349,32 @@ std::string BackendToken(const SandboxTestServer& sandbox) {
   static const jose::PrivateKey key = *jose::PrivateKey::Generate(jose::Algorithm::kRS384);
   const std::string token_url = sandbox.origin() + "/open-lab/oauth2/token";
   http::Client client;
-  auto registered = client.Send(
-      {"POST",
-       sandbox.origin() + "/admin/tenants/open-lab/apps",
-       {{"Content-Type", "application/json"}},
-       Json{{"client_id", "traffic-backend"},
-            {"type", "confidential-asymmetric"},
-            {"scopes", "system/Patient.rs"},
-            {"jwks", {{"keys", {key.Public().ToJwk("k1", jose::Algorithm::kRS384)}}}}}
-           .dump()});
+  auto registered =
+      client.Send({"POST",
+                   sandbox.origin() + "/admin/tenants/open-lab/apps",
+                   {{"Content-Type", "application/json"}},
+                   Json{{"client_id", "traffic-backend"},
+                        {"type", "confidential-asymmetric"},
+                        {"scopes", "system/Patient.rs"},
+                        {"jwks", {{"keys", {key.Public().ToJwk("k1", jose::Algorithm::kRS384)}}}}}
+                       .dump()});
   EXPECT_TRUE(registered && registered->status == 201);
-  const auto now = std::chrono::duration_cast<seconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  const auto now =
+      std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   const std::string assertion = *jose::SignJwt({{"iss", "traffic-backend"},
                                                 {"sub", "traffic-backend"},
                                                 {"aud", token_url},
                                                 {"exp", now + 240},
                                                 {"jti", "traffic-" + std::to_string(now)}},
                                                key, jose::Algorithm::kRS384, {{"kid", "k1"}});
-  auto response =
-      client.Send({"POST",
-                   token_url,
-                   {{"Content-Type", "application/x-www-form-urlencoded"}},
-                   "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%"
-                   "3Aclient-assertion-type%3Ajwt-bearer&client_assertion=" +
-                       assertion});
+  auto response = client.Send(
+      {"POST",
+       token_url,
+       {{"Content-Type", "application/x-www-form-urlencoded"}},
+       "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%"
+       "3Aclient-assertion-type%3Ajwt-bearer&client_assertion=" +
+           assertion});
   EXPECT_TRUE(response && response->status == 200);
   return response ? Json::parse(response->body).value("access_token", "") : "";
 }
@@ -416,8 +417,8 @@ TEST(SiteClientTest, SurfacesEpicSearchOutcomeWarningsAndOperationOutcomeInforma
   SandboxTestServer sandbox;
   observe::MetricsRegistry metrics;
   auto epic = MakeClient(FastPolicy(sandbox, "alpine-health"), metrics);
-  auto search = epic->Send(Read("Observation?patient=" + std::string(kPatientId) +
-                                "&code=0000-0&shoe-size=42"));
+  auto search = epic->Send(
+      Read("Observation?patient=" + std::string(kPatientId) + "&code=0000-0&shoe-size=42"));
   ASSERT_TRUE(search.has_value()) << search.error().ToString();
   EXPECT_EQ(search->status(), 200);
   ASSERT_EQ(search->warnings.size(), 2u);
@@ -440,9 +441,9 @@ TEST(SiteClientTest, SurfacesEpicSearchOutcomeWarningsAndOperationOutcomeInforma
   ASSERT_EQ(created->warnings.size(), 1u);
   EXPECT_EQ(created->warnings[0].source, traffic::OutcomeWarning::Source::kOperationOutcome);
   EXPECT_EQ(created->warnings[0].severity, "information");
-  EXPECT_EQ(CounterValue(metrics, "fhirbridge_site_outcome_warnings_total",
-                         {{"site", "alpine-health"}}),
-            2u);
+  EXPECT_EQ(
+      CounterValue(metrics, "fhirbridge_site_outcome_warnings_total", {{"site", "alpine-health"}}),
+      2u);
 }
 
 TEST(SiteClientTest, FollowsNextLinksAndNoticesALostOne) {
@@ -466,9 +467,8 @@ TEST(SiteClientTest, FollowsNextLinksAndNoticesALostOne) {
   EXPECT_EQ(pages, (total + 1) / 2);
 
   std::size_t stopped_after = 0;
-  ASSERT_TRUE(client->ForEachPage(search, [&](const SiteResponse&) -> base::Result<bool> {
-    return ++stopped_after < 1;
-  }));
+  ASSERT_TRUE(client->ForEachPage(
+      search, [&](const SiteResponse&) -> base::Result<bool> { return ++stopped_after < 1; }));
   EXPECT_EQ(stopped_after, 1u) << "the callback can stop early";
 
   SetFaults(sandbox, "open-lab", {{"missing_next_link_rate", 1.0}});
@@ -521,7 +521,8 @@ TEST(SiteClientTest, LogsRouteTemplatesAndRedactedQueriesOnly) {
 }
 
 TEST(SiteClientTest, RouteTemplatesKeepTypesAndOperationsOnly) {
-  EXPECT_EQ(traffic::RouteTemplate("Observation/abc/_history/2"), "/Observation/{id}/_history/{id}");
+  EXPECT_EQ(traffic::RouteTemplate("Observation/abc/_history/2"),
+            "/Observation/{id}/_history/{id}");
   EXPECT_EQ(traffic::RouteTemplate("/Patient/$everything"), "/Patient/$everything");
   EXPECT_EQ(traffic::RouteTemplate("Patient/_search"), "/Patient/_search");
   EXPECT_EQ(traffic::RouteTemplate("metadata"), "/metadata");

@@ -193,9 +193,8 @@ Clock::TimePoint ManualClock::Now() const {
 }
 
 SystemTime ManualClock::WallNow() const {
-  return SystemTime(kManualWallStart) +
-         std::chrono::duration_cast<SystemTime::duration>(
-             std::chrono::nanoseconds(elapsed_nanoseconds_.load()));
+  return SystemTime(kManualWallStart) + std::chrono::duration_cast<SystemTime::duration>(
+                                            std::chrono::nanoseconds(elapsed_nanoseconds_.load()));
 }
 
 void ManualClock::SleepFor(Duration duration) {

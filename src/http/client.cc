@@ -125,8 +125,9 @@ base::Status CheckTransport(std::string_view url, const ClientOptions& options) 
   std::transform(scheme.begin(), scheme.end(), scheme.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (scheme != "https" && scheme != "http") {
-    return base::Fail(base::ErrorCode::kInvalidParameter,
-                      "Only http and https URLs are sent; " + OriginOf(url) + " uses another scheme.");
+    return base::Fail(
+        base::ErrorCode::kInvalidParameter,
+        "Only http and https URLs are sent; " + OriginOf(url) + " uses another scheme.");
   }
   if (scheme == "http" && !options.allow_plain_http && !IsLoopbackHost(parts->host)) {
     return base::Fail(base::ErrorCode::kInsecureTransport,
@@ -160,7 +161,8 @@ base::Result<ClientResponse> Client::Send(const ClientRequest& request) {
   CURL* handle = impl_->handle;
   if (handle == nullptr) return base::Fail(base::ErrorCode::kInternal, "libcurl did not start.");
   const ClientOptions& options = impl_->options;
-  if (auto allowed = CheckTransport(request.url, options); !allowed) return base::Fail(allowed.error());
+  if (auto allowed = CheckTransport(request.url, options); !allowed)
+    return base::Fail(allowed.error());
   // Resets the options of the last request; live connections stay open for reuse.
   curl_easy_reset(handle);
 

@@ -38,8 +38,8 @@ TEST(HttpClientTest, PlainHttpGoesOnlyToLoopbackUnlessAllowed) {
 
 TEST(HttpClientTest, OtherSchemesAndMalformedUrlsAreRefused) {
   const ClientOptions options;
-  for (const char* url : {"ftp://example.org/x", "file:///etc/passwd", "gopher://x", "", "no url",
-                          "http://"}) {
+  for (const char* url :
+       {"ftp://example.org/x", "file:///etc/passwd", "gopher://x", "", "no url", "http://"}) {
     const auto status = CheckTransport(url, options);
     ASSERT_FALSE(status) << url;
     EXPECT_EQ(status.error().code, base::ErrorCode::kInvalidParameter) << url;

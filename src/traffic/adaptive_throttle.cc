@@ -89,13 +89,14 @@ void AdaptiveThrottle::Advance(TimePoint now) {
     const TimePoint recovering_from =
         last_decrease_ ? *last_decrease_ + settings_.decrease_interval : now;
     const double recovery_time = std::min(elapsed, std::max(0.0, Seconds(now - recovering_from)));
-    rate_ = std::min(configured, rate_ + settings_.recovery_per_second * configured * recovery_time);
+    rate_ =
+        std::min(configured, rate_ + settings_.recovery_per_second * configured * recovery_time);
   }
 
   tokens_ = std::min(settings_.Capacity(), tokens_ + rate_ * elapsed);
-  background_tokens_ = std::min(
-      kBackgroundCapacity,
-      background_tokens_ + settings_.background_share_when_busy * rate_ * elapsed);
+  background_tokens_ =
+      std::min(kBackgroundCapacity,
+               background_tokens_ + settings_.background_share_when_busy * rate_ * elapsed);
 }
 
 bool AdaptiveThrottle::BusyLocked() const {
@@ -195,9 +196,8 @@ void AdaptiveThrottle::Record(SiteSignal signal, Duration latency) {
     // would count as a rise, so a rise is judged against the latency before it; a lasting one
     // still becomes the new normal after a few hundred responses. It follows improvements at
     // the pace of the recent average.
-    const double rise_level =
-        std::max(latency_baseline_ * settings_.latency_rise_factor,
-                 latency_baseline_ + Seconds(settings_.latency_rise_floor));
+    const double rise_level = std::max(latency_baseline_ * settings_.latency_rise_factor,
+                                       latency_baseline_ + Seconds(settings_.latency_rise_floor));
     const double capped = std::min(sample, rise_level);
     latency_baseline_ += kBaselineWeight * (capped - latency_baseline_);
     latency_baseline_ = std::min(latency_baseline_, latency_recent_);

@@ -37,8 +37,8 @@ namespace fhirbridge::traffic {
 enum class Priority { kInteractive, kBackground };
 
 struct ThrottleSettings {
-  double requests_per_second = 10;  // the site's configured rate; > 0
-  double burst = 0;                 // bucket capacity; 0: one second's worth, at least 1
+  double requests_per_second = 10;      // the site's configured rate; > 0
+  double burst = 0;                     // bucket capacity; 0: one second's worth, at least 1
   double minimum_rate_fraction = 0.02;  // the rate never falls below this share of the configured
   double decrease_on_refusal = 0.5;     // rate multiplier on a 429 or 503
   double decrease_on_latency = 0.8;     // rate multiplier on a latency rise
@@ -57,10 +57,10 @@ base::Status ValidateThrottleSettings(const ThrottleSettings& settings);
 
 // What a response tells the throttle about the site.
 enum class SiteSignal {
-  kOk,            // any answer that is not one of the below
-  kRefused,       // 429, or 503 (busy or in maintenance)
-  kServerError,   // 500, 502, 504: counted for latency only; the circuit breaker handles them
-  kNoResponse,    // connection failed or cut off: no latency sample
+  kOk,           // any answer that is not one of the below
+  kRefused,      // 429, or 503 (busy or in maintenance)
+  kServerError,  // 500, 502, 504: counted for latency only; the circuit breaker handles them
+  kNoResponse,   // connection failed or cut off: no latency sample
 };
 
 // What AcquireUntil decided.

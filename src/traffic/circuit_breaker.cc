@@ -8,7 +8,8 @@ namespace fhirbridge::traffic {
 
 base::Status ValidateBreakerSettings(const BreakerSettings& settings) {
   if (settings.consecutive_failures < 1) {
-    return base::Fail(base::ErrorCode::kInvalidParameter, "consecutive_failures must be at least 1.");
+    return base::Fail(base::ErrorCode::kInvalidParameter,
+                      "consecutive_failures must be at least 1.");
   }
   if (!(settings.failure_rate > 0 && settings.failure_rate <= 1)) {
     return base::Fail(base::ErrorCode::kInvalidParameter,

@@ -10,10 +10,8 @@ namespace {
 using std::chrono::seconds;
 
 BreakerSettings Settings() {
-  return {.consecutive_failures = 3,
-          .failure_rate = 0.5,
-          .rate_window = 10,
-          .cool_down = seconds(30)};
+  return {
+      .consecutive_failures = 3, .failure_rate = 0.5, .rate_window = 10, .cool_down = seconds(30)};
 }
 
 void Fail(CircuitBreaker& breaker, int times) {

@@ -19,8 +19,8 @@ struct OutcomeWarning {
   enum class Source { kOperationOutcome, kSearchOutcomeEntry, kEntryResponseOutcome };
 
   Source source = Source::kOperationOutcome;
-  std::string severity;  // "warning" or "information"
-  std::string code;      // issue.code, e.g. "processing"
+  std::string severity;        // "warning" or "information"
+  std::string code;            // issue.code, e.g. "processing"
   std::string details_system;  // first issue.details.coding; Epic's codes use kEpicCodeSystem
   std::string details_code;    // e.g. "4122"
   std::string diagnostics;     // issue.diagnostics, else issue.details.text

@@ -49,7 +49,8 @@ TEST(OutcomeWarningsTest, BodiesWithoutOutcomesOrNotJsonHaveNone) {
   EXPECT_TRUE(ExtractOutcomeWarnings("").empty());
   EXPECT_TRUE(ExtractOutcomeWarnings(R"({"resourceType": "Patient", "id": "1"})").empty());
   EXPECT_TRUE(ExtractOutcomeWarnings("OperationOutcome {not json").empty());
-  EXPECT_TRUE(ExtractOutcomeWarnings(R"({"resourceType": "OperationOutcome", "issue": 3})").empty());
+  EXPECT_TRUE(
+      ExtractOutcomeWarnings(R"({"resourceType": "OperationOutcome", "issue": 3})").empty());
   EXPECT_TRUE(ExtractOutcomeWarnings(R"(["OperationOutcome"])").empty());
   EXPECT_TRUE(ExtractOutcomeWarnings(
                   R"({"resourceType": "Bundle", "entry": [3, {"search": "outcome"},

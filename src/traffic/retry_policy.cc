@@ -10,7 +10,8 @@ namespace {
 
 bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
   });
 }
 
@@ -56,8 +57,7 @@ bool IsRetryableStatus(int status) {
   return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
-std::optional<base::Clock::Duration> ParseRetryAfter(std::string_view value,
-                                                     base::SystemTime now) {
+std::optional<base::Clock::Duration> ParseRetryAfter(std::string_view value, base::SystemTime now) {
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
   if (value.empty()) return std::nullopt;
@@ -66,8 +66,10 @@ std::optional<base::Clock::Duration> ParseRetryAfter(std::string_view value,
     const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
     // A value too large to hold is as good as "much later"; a day is more than any retry budget.
     constexpr std::uint64_t kDay = 86400;
-    if (error == std::errc::result_out_of_range) seconds = kDay;
-    else if (error != std::errc() || end != value.data() + value.size()) return std::nullopt;
+    if (error == std::errc::result_out_of_range)
+      seconds = kDay;
+    else if (error != std::errc() || end != value.data() + value.size())
+      return std::nullopt;
     return std::chrono::seconds(std::min(seconds, kDay));
   }
   const std::optional<base::SystemTime> date = base::ParseHttpDate(value);

@@ -22,7 +22,8 @@ std::string RandomHex(std::size_t digits) {
   std::string text(digits, '0');
   for (std::size_t i = 0; i < digits; i += 16) {
     std::uint64_t bits = generator();
-    for (std::size_t j = i; j < std::min(digits, i + 16); ++j, bits >>= 4) text[j] = kHex[bits & 15];
+    for (std::size_t j = i; j < std::min(digits, i + 16); ++j, bits >>= 4)
+      text[j] = kHex[bits & 15];
   }
   return text;
 }
@@ -41,8 +42,8 @@ bool IsTraceId(std::string_view text) {
 bool IsPlainRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == ':';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == ':';
   });
 }
 
@@ -99,11 +100,10 @@ std::string RouteTemplate(std::string_view relative_path) {
                                    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
                                  });
     const bool keyword = route.empty() && (segment == "metadata" || segment == ".well-known");
-    const bool control =
-        (segment.front() == '_' || segment.front() == '$') &&
-        std::all_of(segment.begin() + 1, segment.end(), [](char c) {
-          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
-        });
+    const bool control = (segment.front() == '_' || segment.front() == '$') &&
+                         std::all_of(segment.begin() + 1, segment.end(), [](char c) {
+                           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
+                         });
     const bool type = looks_like_type && !after_type;
     route += '/';
     route += (type || keyword || control) ? std::string(segment) : std::string("{id}");
@@ -154,24 +154,25 @@ struct SiteClient::Metrics {
       : registry(target), site(site_name) {
     const observe::Labels labels = {{"site", site}};
     for (const std::string_view status_class : {"1xx", "2xx", "3xx", "4xx", "5xx", "other"}) {
-      by_class.emplace_back(std::string(status_class),
-                            &registry.GetCounter("fhirbridge_site_requests_total",
-                                                 "HTTP exchanges with a site by status class.",
-                                                 {{"site", site}, {"class", std::string(status_class)}}));
+      by_class.emplace_back(
+          std::string(status_class),
+          &registry.GetCounter("fhirbridge_site_requests_total",
+                               "HTTP exchanges with a site by status class.",
+                               {{"site", site}, {"class", std::string(status_class)}}));
     }
     no_response = &registry.GetCounter("fhirbridge_site_requests_total",
                                        "HTTP exchanges with a site by status class.",
                                        {{"site", site}, {"class", "no_response"}});
-    latency = &registry.GetHistogram("fhirbridge_site_request_duration_seconds",
-                                     "Time from sending a request to a site to its full answer.",
-                                     labels);
+    latency =
+        &registry.GetHistogram("fhirbridge_site_request_duration_seconds",
+                               "Time from sending a request to a site to its full answer.", labels);
     throttle_waits = &registry.GetCounter(
         "fhirbridge_site_throttle_waits_total",
         "Requests that waited for the site's throttle (rate, priority or Retry-After pause).",
         labels);
-    throttle_wait = &registry.GetHistogram("fhirbridge_site_throttle_wait_seconds",
-                                           "How long requests that waited for the throttle waited.",
-                                           labels);
+    throttle_wait =
+        &registry.GetHistogram("fhirbridge_site_throttle_wait_seconds",
+                               "How long requests that waited for the throttle waited.", labels);
     rate = &registry.GetGauge("fhirbridge_site_throttle_rate_millirequests_per_second",
                               "The throttle's current rate for a site, in thousandths of a "
                               "request per second.",
@@ -179,15 +180,15 @@ struct SiteClient::Metrics {
     configured_rate = &registry.GetGauge(
         "fhirbridge_site_throttle_configured_rate_millirequests_per_second",
         "The site's configured rate, in thousandths of a request per second.", labels);
-    breaker_state = &registry.GetGauge("fhirbridge_site_breaker_state",
-                                       "The site's circuit breaker: 0 closed, 1 half-open, 2 open.",
-                                       labels);
+    breaker_state =
+        &registry.GetGauge("fhirbridge_site_breaker_state",
+                           "The site's circuit breaker: 0 closed, 1 half-open, 2 open.", labels);
     breaker_rejections = &registry.GetCounter(
         "fhirbridge_site_breaker_rejections_total",
         "Requests not sent because the site's circuit breaker was open.", labels);
-    pauses = &registry.GetCounter("fhirbridge_site_retry_after_pauses_total",
-                                  "Answers whose Retry-After paused all requests to the site.",
-                                  labels);
+    pauses =
+        &registry.GetCounter("fhirbridge_site_retry_after_pauses_total",
+                             "Answers whose Retry-After paused all requests to the site.", labels);
     token_renewals = &registry.GetCounter(
         "fhirbridge_site_token_renewals_total",
         "Tokens invalidated after a 401 and the request sent again with a new one.", labels);
@@ -310,10 +311,9 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
   if (!url) return base::Fail(url.error());
   const std::size_t path_start = url->find('/', url->find("://") + 3);
   const std::size_t query_start = url->find('?');
-  const std::string relative_path =
-      url->substr(policy_.base_url.size(), query_start == std::string::npos
-                                               ? std::string::npos
-                                               : query_start - policy_.base_url.size());
+  const std::string relative_path = url->substr(
+      policy_.base_url.size(),
+      query_start == std::string::npos ? std::string::npos : query_start - policy_.base_url.size());
   const std::string path =
       path_start == std::string::npos ? "/" : url->substr(path_start, query_start - path_start);
   const std::string route = "[base]" + RouteTemplate(relative_path);
@@ -326,8 +326,7 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
   result.request_id = RandomHex(32);
   result.trace_id = IsTraceId(request.trace_id) ? request.trace_id : RandomHex(32);
 
-  auto log_event = [&](observe::LogLevel level, observe::Literal event,
-                       observe::Literal message) {
+  auto log_event = [&](observe::LogLevel level, observe::Literal event, observe::Literal message) {
     observe::LogEvent line;
     line.level = level;
     line.event = event;
@@ -386,7 +385,8 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
       attempt.headers.push_back({"Accept", "application/fhir+json"});
     }
     attempt.headers.push_back({"X-Request-Id", result.request_id});
-    attempt.headers.push_back({"traceparent", "00-" + result.trace_id + "-" + RandomHex(16) + "-01"});
+    attempt.headers.push_back(
+        {"traceparent", "00-" + result.trace_id + "-" + RandomHex(16) + "-01"});
     std::string token;
     if (tokens_ != nullptr) {
       auto access = tokens_->AccessToken();
@@ -398,10 +398,10 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
       attempt.headers.push_back({"Authorization", "Bearer " + token});
     }
     const Duration remaining = deadline - clock_.Now();
-    attempt.timeout = std::max(
-        std::chrono::milliseconds(1),
-        std::min(policy_.request_timeout,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(remaining)));
+    attempt.timeout =
+        std::max(std::chrono::milliseconds(1),
+                 std::min(policy_.request_timeout,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(remaining)));
 
     std::unique_ptr<http::Client> client = BorrowClient();
     const TimePoint sent = clock_.Now();
@@ -439,8 +439,8 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
         retry_after = ParseRetryAfter(*value, clock_.WallNow());
       }
       const bool refused = status == 429 || status == 503;
-      const bool down = status == 500 || status == 502 || status == 504 ||
-                        (status == 503 && !retry_after);
+      const bool down =
+          status == 500 || status == 502 || status == 504 || (status == 503 && !retry_after);
       if (down) {
         breaker_.RecordFailure();
       } else if (status != 429) {
@@ -448,9 +448,9 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
       } else {
         breaker_.Release();
       }
-      throttle_.Record(refused  ? SiteSignal::kRefused
-                       : down   ? SiteSignal::kServerError
-                                : SiteSignal::kOk,
+      throttle_.Record(refused ? SiteSignal::kRefused
+                       : down  ? SiteSignal::kServerError
+                               : SiteSignal::kOk,
                        latency);
       if (refused && retry_after && *retry_after > Duration::zero()) {
         paused = true;
@@ -521,8 +521,9 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
     // A failure without a response: only a request safe to repeat may be sent again.
     if (!answer && !safe_to_repeat) {
       base::Error error = answer.error();
-      error.diagnostic += " The request is not safe to repeat, so it was not retried; whether "
-                          "the site acted on it is unknown.";
+      error.diagnostic +=
+          " The request is not safe to repeat, so it was not retried; whether "
+          "the site acted on it is unknown.";
       return base::Fail(std::move(error));
     }
     ++retry_number;
@@ -531,13 +532,12 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
     if (!delay) {
       const std::string last =
           answer ? "HTTP " + std::to_string(answer->status) : std::string("no response");
-      return base::Fail(ErrorCode::kRetriesExhausted,
-                        "Site " + policy_.site + " still failed after " +
-                            std::to_string(result.attempts) + " attempts in " +
-                            SecondsText(clock_.Now() - started) + " s (last: " + last +
-                            (retry_after ? ", Retry-After " + SecondsText(*retry_after) + " s"
-                                         : std::string()) +
-                            "); the retry budget (retry.max_attempts, retry.max_total) is spent.");
+      return base::Fail(
+          ErrorCode::kRetriesExhausted,
+          "Site " + policy_.site + " still failed after " + std::to_string(result.attempts) +
+              " attempts in " + SecondsText(clock_.Now() - started) + " s (last: " + last +
+              (retry_after ? ", Retry-After " + SecondsText(*retry_after) + " s" : std::string()) +
+              "); the retry budget (retry.max_attempts, retry.max_total) is spent.");
     }
     metrics_->Retries(retry_reason).Increment();
     observe::LogEvent line = log_event(observe::LogLevel::kInfo, "site.retry",
@@ -553,8 +553,7 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
 }
 
 base::Status SiteClient::ForEachPage(
-    const SiteRequest& first,
-    const std::function<base::Result<bool>(const SiteResponse&)>& on_page,
+    const SiteRequest& first, const std::function<base::Result<bool>(const SiteResponse&)>& on_page,
     std::size_t max_pages) {
   SiteRequest request = first;
   std::size_t matches_seen = 0;
@@ -564,20 +563,21 @@ base::Status SiteClient::ForEachPage(
     if (response->status() == 410 && page > 1) {
       return base::Fail(ErrorCode::kPagingSessionExpired,
                         "Site " + policy_.site + " ended the paging session at page " +
-                            std::to_string(page) + " (410); run the search again from its "
+                            std::to_string(page) +
+                            " (410); run the search again from its "
                             "first page.");
     }
     if (response->status() != 200) {
-      return base::Fail(ErrorCode::kRemoteRejected,
-                        "Site " + policy_.site + " answered page " + std::to_string(page) +
-                            " with HTTP " + std::to_string(response->status()) + ".");
+      return base::Fail(ErrorCode::kRemoteRejected, "Site " + policy_.site + " answered page " +
+                                                        std::to_string(page) + " with HTTP " +
+                                                        std::to_string(response->status()) + ".");
     }
     const fhir::Json bundle =
         fhir::Json::parse(response->http.body, nullptr, /*allow_exceptions=*/false);
     if (!bundle.is_object() || bundle.value("resourceType", "") != "Bundle") {
-      return base::Fail(ErrorCode::kMalformedResponse,
-                        "Site " + policy_.site + " answered page " + std::to_string(page) +
-                            " with something other than a Bundle.");
+      return base::Fail(ErrorCode::kMalformedResponse, "Site " + policy_.site + " answered page " +
+                                                           std::to_string(page) +
+                                                           " with something other than a Bundle.");
     }
     auto keep_going = on_page(*response);
     if (!keep_going) return base::Fail(keep_going.error());
@@ -587,10 +587,10 @@ base::Status SiteClient::ForEachPage(
     if (const auto entries = bundle.find("entry"); entries != bundle.end() && entries->is_array()) {
       for (const fhir::Json& entry : *entries) {
         const auto search = entry.find("search");
-        const bool outcome = search != entry.end() && search->is_object() &&
-                             search->value("mode", "") == "outcome";
-        const bool include = search != entry.end() && search->is_object() &&
-                             search->value("mode", "") == "include";
+        const bool outcome =
+            search != entry.end() && search->is_object() && search->value("mode", "") == "outcome";
+        const bool include =
+            search != entry.end() && search->is_object() && search->value("mode", "") == "include";
         if (!outcome && !include) ++matches_seen;
       }
     }
@@ -610,9 +610,8 @@ base::Status SiteClient::ForEachPage(
         return base::Fail(ErrorCode::kMalformedResponse,
                           "Site " + policy_.site + " ended paging after " +
                               std::to_string(matches_seen) + " of " +
-                              std::to_string(total->get<std::size_t>()) +
-                              " results: page " + std::to_string(page) +
-                              " has no next link. Run the search again.");
+                              std::to_string(total->get<std::size_t>()) + " results: page " +
+                              std::to_string(page) + " has no next link. Run the search again.");
       }
       return {};
     }

@@ -51,8 +51,8 @@ struct SitePolicy {
   BreakerSettings breaker;
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds request_timeout{30000};  // one attempt; also cut by retry.max_total
-  bool allow_plain_http = false;  // plain http:// to a host that is not loopback
-  std::string proxy;              // explicit proxy URL; empty: none
+  bool allow_plain_http = false;                     // plain http:// to a host that is not loopback
+  std::string proxy;                                 // explicit proxy URL; empty: none
   bool use_environment_proxy = false;
   std::string ca_bundle;  // PEM CA file; empty: the system's store
 };
