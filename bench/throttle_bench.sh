@@ -2,9 +2,9 @@
 # Measures the client-side throttle (traffic::SiteClient) against a sandbox tenant limited to
 # R requests/s per client: a sustained run of background reads from several threads must reach
 # at least 95% of R with at most 1% of the requests answered 429. Two comparison runs in the
-# same sandbox show what the adaptive part does: a client configured at twice the site's real
-# limit (it must back off on the 429s and Retry-After), and a client with no throttle to speak of
-# (configured at 50 R, which is what plain retries without a throttle amount to).
+# same sandbox show what the adaptive part does when the configured rate is wrong: a client
+# configured at twice the site's real limit, and one at fifty times it; both can only lean on
+# the 429s, Retry-After pauses and multiplicative decrease.
 #
 #   bench/throttle_bench.sh          build release, run, print the figures
 #
@@ -85,7 +85,7 @@ for name in main over naive; do
   case "$name" in
     main) label="at R (the site's rate)" ;;
     over) label="at 2 R (misconfigured)" ;;
-    naive) label="at 50 R (no real throttle)" ;;
+    naive) label="at 50 R (far too high)" ;;
   esac
   printf '%-30s %9s %9s %9s %8s %8s %8s %9s\n' "$label" "$(field achieved_rate "$result")" \
     "$(field percent_of_target "$result")" "$(field share_429_percent "$result")" \
@@ -93,6 +93,8 @@ for name in main over naive; do
     "$(field final_client_rate "$result")"
 done
 echo "main run: $main"
+echo "2 R run:  $over"
+echo "50 R run: $naive"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
   "load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "command: fhirbridge_throttle_bench $base $patient $rate $rate $threads $duration bench-main"

@@ -62,6 +62,7 @@ base::Status ValidateThrottleSettings(const ThrottleSettings& settings) {
   if (!(settings.background_share_when_busy > 0 && settings.background_share_when_busy <= 1)) {
     return invalid("background_share_when_busy must be above 0 and at most 1.");
   }
+  if (settings.busy_period.count() < 0) return invalid("busy_period cannot be negative.");
   return {};
 }
 
@@ -99,8 +100,8 @@ void AdaptiveThrottle::Advance(TimePoint now) {
                background_tokens_ + settings_.background_share_when_busy * rate_ * elapsed);
 }
 
-bool AdaptiveThrottle::BusyLocked() const {
-  if (rate_ < settings_.requests_per_second * 0.999) return true;
+bool AdaptiveThrottle::BusyLocked(TimePoint now) const {
+  if (last_refusal_ && now - *last_refusal_ < settings_.busy_period) return true;
   if (latency_samples_ < kLatencyWarmup) return false;
   return latency_recent_ > latency_baseline_ * settings_.latency_rise_factor &&
          latency_recent_ - latency_baseline_ > Seconds(settings_.latency_rise_floor);
@@ -116,7 +117,7 @@ Duration AdaptiveThrottle::WaitFor(Priority priority, TimePoint now) const {
       priority == Priority::kInteractive ? 1.0 : 1.0 + static_cast<double>(interactive_waiting_);
   // During a pause the bucket stays as it is; it refills from the pause's end.
   double wait = std::max(0.0, (needed - tokens_) / rate_);
-  if (priority == Priority::kBackground && BusyLocked()) {
+  if (priority == Priority::kBackground && BusyLocked(now)) {
     const double background_rate = settings_.background_share_when_busy * rate_;
     wait = std::max(wait, std::max(0.0, (1.0 - background_tokens_) / background_rate));
   }
@@ -125,9 +126,9 @@ Duration AdaptiveThrottle::WaitFor(Priority priority, TimePoint now) const {
   return pause + std::max(FromSeconds(wait), Duration(1));
 }
 
-void AdaptiveThrottle::TakeLocked(Priority priority) {
+void AdaptiveThrottle::TakeLocked(Priority priority, TimePoint now) {
   tokens_ -= 1;
-  if (priority == Priority::kBackground && BusyLocked()) background_tokens_ -= 1;
+  if (priority == Priority::kBackground && BusyLocked(now)) background_tokens_ -= 1;
 }
 
 std::optional<Duration> AdaptiveThrottle::TryAcquire(Priority priority) {
@@ -136,7 +137,7 @@ std::optional<Duration> AdaptiveThrottle::TryAcquire(Priority priority) {
   Advance(now);
   const Duration wait = WaitFor(priority, now);
   if (wait > Duration::zero()) return wait;
-  TakeLocked(priority);
+  TakeLocked(priority, now);
   return std::nullopt;
 }
 
@@ -149,7 +150,7 @@ Admission AdaptiveThrottle::AcquireUntil(Priority priority, TimePoint deadline) 
     Advance(now);
     const Duration wait = WaitFor(priority, now);
     if (wait == Duration::zero()) {
-      TakeLocked(priority);
+      TakeLocked(priority, now);
       if (counted) --interactive_waiting_;
       return Admission{true, now - started, now};
     }
@@ -182,7 +183,10 @@ void AdaptiveThrottle::Record(SiteSignal signal, Duration latency) {
   std::lock_guard lock(mutex_);
   const TimePoint now = clock_.Now();
   Advance(now);
-  if (signal == SiteSignal::kRefused) DecreaseLocked(settings_.decrease_on_refusal, now);
+  if (signal == SiteSignal::kRefused) {
+    last_refusal_ = now;
+    DecreaseLocked(settings_.decrease_on_refusal, now);
+  }
   if (signal == SiteSignal::kNoResponse || signal == SiteSignal::kRefused) return;
 
   // Refusals are answered fast and would drag the averages down; only real answers count.
@@ -226,7 +230,7 @@ ThrottleSnapshot AdaptiveThrottle::Snapshot() {
   snapshot.configured_rate = settings_.requests_per_second;
   snapshot.current_rate = rate_;
   snapshot.tokens = tokens_;
-  snapshot.busy = BusyLocked();
+  snapshot.busy = BusyLocked(clock_.Now());
   if (clock_.Now() < paused_until_) snapshot.paused_until = paused_until_;
   if (latency_samples_ > 0) {
     snapshot.latency_baseline = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -11,7 +11,7 @@
 // - Retry-After: PauseUntil stops every request to the site until the instant given, whichever
 //   thread saw it; the bucket then restarts with a single token, so the queue does not rush in.
 // - Priorities: interactive requests go before background ones waiting at the same time. While
-//   the site is busy (the rate is below the configured one, or latency is raised), background
+//   the site is busy (it refused a request within busy_period, or latency is raised), background
 //   requests also pass a second bucket at background_share_when_busy of the current rate, which
 //   leaves the rest to interactive work.
 //
@@ -47,6 +47,7 @@ struct ThrottleSettings {
   double latency_rise_factor = 2.0;
   std::chrono::milliseconds latency_rise_floor{100};
   double background_share_when_busy = 0.5;
+  std::chrono::milliseconds busy_period{5000};  // how long a refusal makes the site count as busy
 
   // The bucket capacity in effect.
   double Capacity() const;
@@ -113,8 +114,8 @@ class AdaptiveThrottle {
   // Time from `now` until a request of `priority` could take a token, counting the other
   // requests that go before it. Zero when it may go now. Requires mutex_.
   base::Clock::Duration WaitFor(Priority priority, base::Clock::TimePoint now) const;
-  void TakeLocked(Priority priority);
-  bool BusyLocked() const;
+  void TakeLocked(Priority priority, base::Clock::TimePoint now);
+  bool BusyLocked(base::Clock::TimePoint now) const;
   void DecreaseLocked(double factor, base::Clock::TimePoint now);
 
   const ThrottleSettings settings_;
@@ -126,6 +127,7 @@ class AdaptiveThrottle {
   double background_tokens_;
   base::Clock::TimePoint last_refill_;
   std::optional<base::Clock::TimePoint> last_decrease_;
+  std::optional<base::Clock::TimePoint> last_refusal_;
   base::Clock::TimePoint paused_until_{};
   // Interactive requests waiting now; background requests let them go first.
   std::uint64_t interactive_waiting_ = 0;

@@ -196,6 +196,14 @@ TEST(ThrottleTest, BackgroundGetsASmallerShareWhileTheSiteIsBusy) {
   // Interactive uses the whole current rate: 50 take about 1 s.
   const auto interactive = Drain(throttle, clock, 50, Priority::kInteractive);
   EXPECT_NEAR(std::chrono::duration<double>(interactive).count(), 1.0, 0.1);
+
+  // Five seconds after the refusal the site is no longer busy, though the rate has not
+  // recovered: background work has the whole current rate again.
+  clock.Advance(std::chrono::seconds(3));
+  ASSERT_FALSE(throttle.Snapshot().busy);
+  Drain(throttle, clock, 1, Priority::kBackground);
+  const auto quiet = Drain(throttle, clock, 50, Priority::kBackground);
+  EXPECT_NEAR(std::chrono::duration<double>(quiet).count(), 1.0, 0.1);
 }
 
 TEST(ThrottleTest, SettingsOutOfRangeAreNamed) {
