@@ -23,6 +23,11 @@
 //
 // Thread safety: every method may be called from any thread. Time comes from the Clock given,
 // so tests drive it with base::ManualClock.
+//
+// Limitation: the budget is this process's; several worker processes sharing one site each
+// need their share configured (the fleet-wide budget belongs to the store that leases work).
+// Limitation: requests of one priority waiting at once are not served strictly in arrival
+// order; each wakes when a token should be there and the first to ask takes it.
 
 #include <chrono>
 #include <cstdint>

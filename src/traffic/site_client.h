@@ -19,6 +19,9 @@
 //
 // Thread safety: Send and ForEachPage may be called from many threads at once; each thread in
 // use borrows a libcurl client of its own from a pool, so connections are reused.
+//
+// Limitation: a Send waiting for the throttle or a back-off cannot be cancelled from outside;
+// retry.max_total bounds how long it can wait.
 
 #include <chrono>
 #include <cstdint>
