@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <thread>
 
 namespace fhirbridge::base {
 namespace {
@@ -121,6 +122,95 @@ std::optional<SystemTime> ParseInstant(std::string_view text) {
   const std::time_t seconds = timegm(&parts);
   if (seconds == static_cast<std::time_t>(-1)) return std::nullopt;
   return std::chrono::system_clock::from_time_t(seconds) - offset + fraction;
+}
+
+std::optional<SystemTime> ParseHttpDate(std::string_view text) {
+  // "Thu, 03 Dec 2026 15:52:57 GMT": exactly 29 characters.
+  static constexpr std::string_view kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (text.size() != 29 || text.substr(3, 2) != ", " || text.substr(25) != " GMT") {
+    return std::nullopt;
+  }
+  bool known_day = false;
+  for (const std::string_view day : kDays) known_day = known_day || text.substr(0, 3) == day;
+  if (!known_day) return std::nullopt;
+
+  std::size_t pos = 5;
+  std::tm parts{};
+  int day = 0, year = 0, hour = 0, minute = 0, second = 0;
+  if (!ReadDigits(text, pos, 2, day) || !Expect(text, pos, ' ')) return std::nullopt;
+  int month = -1;
+  for (int i = 0; i < 12; ++i) {
+    if (text.substr(pos, 3) == kMonths[i]) month = i;
+  }
+  if (month < 0) return std::nullopt;
+  pos += 3;
+  if (!Expect(text, pos, ' ') || !ReadDigits(text, pos, 4, year) || !Expect(text, pos, ' ') ||
+      !ReadDigits(text, pos, 2, hour) || !Expect(text, pos, ':') ||
+      !ReadDigits(text, pos, 2, minute) || !Expect(text, pos, ':') ||
+      !ReadDigits(text, pos, 2, second)) {
+    return std::nullopt;
+  }
+  if (day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  if (year < kFirstYear || year > kLastYear) return std::nullopt;
+  parts.tm_year = year - 1900;
+  parts.tm_mon = month;
+  parts.tm_mday = day;
+  parts.tm_hour = hour;
+  parts.tm_min = minute;
+  parts.tm_sec = second;
+  const std::time_t seconds = timegm(&parts);
+  if (seconds == static_cast<std::time_t>(-1)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(seconds);
+}
+
+namespace {
+
+class RealClock final : public Clock {
+ public:
+  TimePoint Now() const override { return std::chrono::steady_clock::now(); }
+  SystemTime WallNow() const override { return std::chrono::system_clock::now(); }
+  void SleepFor(Duration duration) override {
+    if (duration > Duration::zero()) std::this_thread::sleep_for(duration);
+  }
+};
+
+// Far enough from the epoch that subtracting an interval never goes below it.
+constexpr std::chrono::hours kManualClockStart{24 * 365};
+// 2026-01-01T00:00:00Z, so that wall-clock arithmetic in tests is readable.
+constexpr std::chrono::seconds kManualWallStart{1767225600};
+
+}  // namespace
+
+Clock& Clock::Real() {
+  static RealClock clock;
+  return clock;
+}
+
+Clock::TimePoint ManualClock::Now() const {
+  return TimePoint(kManualClockStart) + std::chrono::nanoseconds(elapsed_nanoseconds_.load());
+}
+
+SystemTime ManualClock::WallNow() const {
+  return SystemTime(kManualWallStart) + std::chrono::duration_cast<SystemTime::duration>(
+                                            std::chrono::nanoseconds(elapsed_nanoseconds_.load()));
+}
+
+void ManualClock::SleepFor(Duration duration) {
+  if (duration <= Duration::zero()) return;
+  const auto nanoseconds = std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count();
+  slept_nanoseconds_.fetch_add(nanoseconds);
+  elapsed_nanoseconds_.fetch_add(nanoseconds);
+}
+
+void ManualClock::Advance(Duration duration) {
+  elapsed_nanoseconds_.fetch_add(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count());
+}
+
+Clock::Duration ManualClock::TotalSlept() const {
+  return std::chrono::duration_cast<Duration>(std::chrono::nanoseconds(slept_nanoseconds_.load()));
 }
 
 }  // namespace fhirbridge::base

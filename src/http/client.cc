@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 #include <mutex>
+#include <optional>
+#include <utility>
 
 namespace fhirbridge::http {
 namespace {
@@ -41,12 +43,33 @@ std::size_t AppendHeader(char* data, std::size_t size, std::size_t count, void* 
   return size * count;
 }
 
-// The scheme, host and port of `url`: safe to put in a message, unlike its path and query.
-std::string OriginOf(const std::string& url) {
-  const std::size_t scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return "(invalid URL)";
-  const std::size_t path_start = url.find('/', scheme_end + 3);
-  return url.substr(0, path_start);
+// The parts of a URL the transport rules look at, parsed by libcurl itself so that the check and
+// the request can never disagree about the host.
+struct UrlParts {
+  std::string scheme;
+  std::string host;
+  std::string port;  // empty when the URL has none
+};
+
+std::optional<UrlParts> ParseUrl(std::string_view url) {
+  CURLU* handle = curl_url();
+  if (handle == nullptr) return std::nullopt;
+  std::optional<UrlParts> parts;
+  if (curl_url_set(handle, CURLUPART_URL, std::string(url).c_str(), 0) == CURLUE_OK) {
+    char* scheme = nullptr;
+    char* host = nullptr;
+    char* port = nullptr;
+    if (curl_url_get(handle, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(handle, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+      parts = UrlParts{scheme, host, ""};
+      if (curl_url_get(handle, CURLUPART_PORT, &port, 0) == CURLUE_OK) parts->port = port;
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+  }
+  curl_url_cleanup(handle);
+  return parts;
 }
 
 }  // namespace
@@ -58,14 +81,77 @@ const std::string* ClientResponse::FindHeader(std::string_view lower_case_name) 
   return nullptr;
 }
 
+std::string OriginOf(std::string_view url) {
+  const std::size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return "(invalid URL)";
+  const std::size_t path_start = url.find_first_of("/?#", scheme_end + 3);
+  std::string_view origin = url.substr(0, path_start);
+  // Credentials in the authority ("user:secret@host") never reach a message.
+  const std::size_t at = origin.find('@', scheme_end + 3);
+  if (at == std::string_view::npos) return std::string(origin);
+  return std::string(origin.substr(0, scheme_end + 3)) + std::string(origin.substr(at + 1));
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  std::string lower(host);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower == "localhost" || lower == "localhost." || lower == "::1") return true;
+  // A dotted IPv4 address whose first octet is 127.
+  if (!lower.starts_with("127.")) return false;
+  int dots = 0;
+  for (const char c : lower) {
+    if (c == '.') {
+      ++dots;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  return dots == 3;
+}
+
+base::Status CheckTransport(std::string_view url, const ClientOptions& options) {
+  EnsureCurlInitialised();
+  const std::optional<UrlParts> parts = ParseUrl(url);
+  if (!parts || parts->host.empty()) {
+    return base::Fail(base::ErrorCode::kInvalidParameter,
+                      "The URL is not an absolute URL with a host; give one such as "
+                      "https://fhir.example.org/api/FHIR/R4.");
+  }
+  std::string scheme = parts->scheme;
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (scheme != "https" && scheme != "http") {
+    return base::Fail(
+        base::ErrorCode::kInvalidParameter,
+        "Only http and https URLs are sent; " + OriginOf(url) + " uses another scheme.");
+  }
+  if (scheme == "http" && !options.allow_plain_http && !IsLoopbackHost(parts->host)) {
+    return base::Fail(base::ErrorCode::kInsecureTransport,
+                      "Plain http to " + OriginOf(url) +
+                          " would send tokens and health data unencrypted; use https, or allow "
+                          "plain http explicitly for this site (allow_plain_http).");
+  }
+  return {};
+}
+
 struct Client::Impl {
   CURL* handle = nullptr;
+  ClientOptions options;
 };
 
-Client::Client() : impl_(std::make_unique<Impl>()) {
+Client::Client() : Client(ClientOptions{}) {}
+
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   EnsureCurlInitialised();
   impl_->handle = curl_easy_init();
+  impl_->options = std::move(options);
 }
+
+const ClientOptions& Client::options() const { return impl_->options; }
 
 Client::~Client() {
   if (impl_->handle != nullptr) curl_easy_cleanup(impl_->handle);
@@ -74,6 +160,10 @@ Client::~Client() {
 base::Result<ClientResponse> Client::Send(const ClientRequest& request) {
   CURL* handle = impl_->handle;
   if (handle == nullptr) return base::Fail(base::ErrorCode::kInternal, "libcurl did not start.");
+  const ClientOptions& options = impl_->options;
+  if (auto allowed = CheckTransport(request.url, options); !allowed)
+    return base::Fail(allowed.error());
+  // Resets the options of the last request; live connections stay open for reuse.
   curl_easy_reset(handle);
 
   ClientResponse response;
@@ -94,6 +184,23 @@ base::Result<ClientResponse> Client::Send(const ClientRequest& request) {
   }
   curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options.connect_timeout.count()));
+  curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L);
+  // Verification is libcurl's default; set anyway so that no earlier option can have undone it.
+  curl_easy_setopt(handle, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(handle, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!options.ca_bundle.empty()) {
+    curl_easy_setopt(handle, CURLOPT_CAINFO, options.ca_bundle.c_str());
+    curl_easy_setopt(handle, CURLOPT_PROXY_CAINFO, options.ca_bundle.c_str());
+  }
+  if (!options.proxy.empty()) {
+    curl_easy_setopt(handle, CURLOPT_PROXY, options.proxy.c_str());
+  } else if (!options.use_environment_proxy) {
+    // An empty proxy string turns off the environment's http_proxy and friends.
+    curl_easy_setopt(handle, CURLOPT_PROXY, "");
+  }
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &AppendBody);
   curl_easy_setopt(handle, CURLOPT_WRITEDATA, &response.body);
