@@ -441,9 +441,19 @@ struct ResourceStore::Impl : ParameterIds {
   base::Result<StoredVersion> ReadCurrent(std::string_view type, std::string_view id);
   base::Result<StoredVersion> ReadVersion(std::string_view type, std::string_view id,
                                           std::int64_t version);
+  // Writes version `version` of type/id: `resource` (null for a delete) gets the id and meta
+  // and is stored as it then is. `instant` is its meta.lastUpdated; empty takes NextInstant().
   base::Result<StoredVersion> WriteVersion(std::string_view type, std::string_view id,
-                                           std::int64_t version, const Json* resource,
-                                           std::string_view method);
+                                           std::int64_t version, Json* resource,
+                                           std::string_view method, std::string_view instant = {});
+  base::Result<StoredVersion> WriteCopy(std::string_view type, std::string_view id,
+                                        std::int64_t version, const Json& resource,
+                                        std::string_view method) {
+    Json body = resource;
+    return WriteVersion(type, id, version, &body, method);
+  }
+  base::Result<bool> LoadIfAbsent(std::string_view type, std::string_view id, Json& resource,
+                                  std::string_view instant);
   base::Result<StoredVersion> Create(std::string_view type, const Json& resource,
                                      const std::optional<std::string>& id);
   base::Result<WriteOutcome> Update(std::string_view type, std::string_view id,
@@ -556,24 +566,23 @@ base::Result<StoredVersion> ResourceStore::Impl::ReadVersion(std::string_view ty
 
 base::Result<StoredVersion> ResourceStore::Impl::WriteVersion(std::string_view type,
                                                               std::string_view id,
-                                                              std::int64_t version,
-                                                              const Json* resource,
-                                                              std::string_view method) {
+                                                              std::int64_t version, Json* resource,
+                                                              std::string_view method,
+                                                              std::string_view instant) {
   // Limitation: a storage failure part-way leaves this version half written inside the
   // enclosing transaction; callers abandon the transaction on any error, which rolls it back.
   StoredVersion stored;
   stored.type = type;
   stored.id = id;
   stored.version = version;
-  stored.last_updated = NextInstant();
+  stored.last_updated = instant.empty() ? NextInstant() : std::string(instant);
   stored.deleted = resource == nullptr;
   stored.method = method;
 
   // The stored body carries the id and meta the store assigned; other meta fields (profile,
   // security, tag) are the client's and are kept.
-  Json body;
   if (resource != nullptr) {
-    body = *resource;
+    Json& body = *resource;
     body["id"] = stored.id;
     Json& meta = body["meta"];
     if (!meta.is_object()) meta = Json::object();
@@ -617,7 +626,7 @@ base::Result<StoredVersion> ResourceStore::Impl::WriteVersion(std::string_view t
     if (auto cleared = ClearIndex(key); !cleared) return base::Fail(cleared.error());
   }
   if (resource != nullptr) {
-    if (auto indexed = IndexResource(key, type, body); !indexed) {
+    if (auto indexed = IndexResource(key, type, *resource); !indexed) {
       return base::Fail(indexed.error());
     }
   }
@@ -709,7 +718,7 @@ base::Result<StoredVersion> ResourceStore::Impl::Create(
           ErrorCode::kVersionConflict,
           Reference(type, *given_id) + " already exists; a create cannot reuse its id");
     }
-    return WriteVersion(type, *given_id, 1, &resource, "POST");
+    return WriteCopy(type, *given_id, 1, resource, "POST");
   }
 
   for (int attempt = 0; attempt < kMaxIdAttempts; ++attempt) {
@@ -717,7 +726,7 @@ base::Result<StoredVersion> ResourceStore::Impl::Create(
     if (id.empty()) return base::Fail(ErrorCode::kInternal, "the id generator returned no id");
     const auto current = LookUpCurrent(type, id);
     if (!current) return base::Fail(current.error());
-    if (!current->has_value()) return WriteVersion(type, id, 1, &resource, "POST");
+    if (!current->has_value()) return WriteCopy(type, id, 1, resource, "POST");
   }
   return base::Fail(ErrorCode::kInternal, "the id generator returned ids already used by " +
                                               std::string(type) + " " +
@@ -758,7 +767,7 @@ base::Result<WriteOutcome> ResourceStore::Impl::Update(
 
   // Version numbers continue across a delete so that every version stays readable.
   const std::int64_t version = current->has_value() ? (*current)->version + 1 : 1;
-  auto stored = WriteVersion(type, id, version, &resource, "PUT");
+  auto stored = WriteCopy(type, id, version, resource, "PUT");
   if (!stored) return base::Fail(stored.error());
   return WriteOutcome{std::move(*stored), !exists};
 }
@@ -774,6 +783,20 @@ base::Status ResourceStore::Impl::Delete(std::string_view type, std::string_view
   auto stored = WriteVersion(type, id, (*current)->version + 1, nullptr, "DELETE");
   if (!stored) return base::Fail(stored.error());
   return {};
+}
+
+base::Result<bool> ResourceStore::Impl::LoadIfAbsent(std::string_view type, std::string_view id,
+                                                     Json& resource, std::string_view instant) {
+  if (auto checked = CheckResourceBody(type, resource); !checked) {
+    return base::Fail(checked.error());
+  }
+  const auto current = LookUpCurrent(type, id);
+  if (!current) return base::Fail(current.error());
+  if (current->has_value() && !(*current)->deleted) return false;
+  const std::int64_t version = current->has_value() ? (*current)->version + 1 : 1;
+  auto stored = WriteVersion(type, id, version, &resource, "PUT", instant);
+  if (!stored) return base::Fail(stored.error());
+  return true;
 }
 
 base::Result<std::vector<std::string>> ResourceStore::Impl::FindByIdentifier(
@@ -1187,6 +1210,8 @@ struct Transaction::State {
   // Declared before the guard so that a rollback happens while the mutex is still held.
   std::unique_lock<std::mutex> lock;
   std::optional<store::TransactionGuard> guard;
+  // The meta.lastUpdated of every resource LoadIfAbsent stores in this transaction.
+  std::string load_instant;
 };
 
 Transaction::Transaction(ResourceStore& store) : state_(std::make_unique<State>(*store.impl_)) {}
@@ -1225,6 +1250,14 @@ base::Status Transaction::Delete(std::string_view type, std::string_view id) {
   auto impl = state_->Connection();
   if (!impl) return base::Fail(impl.error());
   return (*impl)->Delete(type, id);
+}
+
+base::Result<bool> Transaction::LoadIfAbsent(std::string_view type, std::string_view id,
+                                             fhir::Json& resource) {
+  auto impl = state_->Connection();
+  if (!impl) return base::Fail(impl.error());
+  if (state_->load_instant.empty()) state_->load_instant = (*impl)->NextInstant();
+  return (*impl)->LoadIfAbsent(type, id, resource, state_->load_instant);
 }
 
 base::Result<std::vector<std::string>> Transaction::FindByIdentifier(

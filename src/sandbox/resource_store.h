@@ -111,6 +111,14 @@ class Transaction {
   // nothing and succeeds; deleting one that never existed fails with kNotFound.
   base::Status Delete(std::string_view type, std::string_view id);
 
+  // For bulk loads: stores `resource` (a JSON object whose resourceType is `type`) as type/id
+  // unless a current, not deleted resource has that type and id, which is left as it is.
+  // Returns true when it stored the resource. `resource` is modified: it receives the id and
+  // meta as stored. Every resource this transaction loads gets the same meta.lastUpdated (a
+  // bulk load is one moment), which saves a clock read and keeps lastUpdated near the clock
+  // however many resources are loaded.
+  base::Result<bool> LoadIfAbsent(std::string_view type, std::string_view id, fhir::Json& resource);
+
   // Ids of current (not deleted) resources of `type` carrying a matching identifier.
   base::Result<std::vector<std::string>> FindByIdentifier(std::string_view type,
                                                           const IdentifierCriterion& criterion);
