@@ -78,6 +78,12 @@ struct SearchPage {
 
 using IdGenerator = std::function<std::string()>;
 
+// Which R4 search parameters a store indexes: true to index `code` on `type`. Whatever it says,
+// a store indexes `identifier` (conditional creates), `patient` (the patient column of token
+// rows) and every reference parameter (_include and _revinclude may name any of them). A null
+// filter indexes every parameter.
+using IndexFilter = std::function<bool(std::string_view type, std::string_view code)>;
+
 class ResourceStore;
 
 // Exclusive access to the store inside one SQLite transaction. Commit() makes the writes durable;
@@ -140,9 +146,11 @@ class Transaction {
 class ResourceStore {
  public:
   // Opens (creating if needed) the store at `path`; ":memory:" keeps it in memory. Creates the
-  // schema on first use.
+  // schema on first use. A store opened with another filter than the one its index was built
+  // with rebuilds the index.
   static base::Result<std::unique_ptr<ResourceStore>> Open(const std::string& path,
-                                                           IdGenerator id_generator);
+                                                           IdGenerator id_generator,
+                                                           IndexFilter index_filter = nullptr);
   ~ResourceStore();
 
   // Begins an exclusive transaction; blocks while another is open.
