@@ -5,8 +5,10 @@
 #      the open-lab tenant (r4-open) of a release sandbox on loopback, then the same run again
 #      (idempotent: it must create nothing);
 #   3. bulk loading (`fhirbridge seed --bulk`: NDJSON to POST /admin/tenants/{t}/bulk-load)
-#      into the bayside-medical tenant of the same sandbox, then again (must create nothing).
-# Each in resources/s, with its ratio to generation and to its target.
+#      into another r4-open tenant of the same sandbox, then again (must create nothing), and
+#      into an epic-2024-aug tenant (which indexes only the parameters that level offers).
+# Each in resources/s, with its ratio to generation, resources per second of the sandbox's CPU
+# time, and the targets.
 #
 # Usage: bench/seed_bench.sh            (from anywhere; builds build/release if needed)
 #
@@ -103,8 +105,16 @@ resources="${BASH_REMATCH[1]}"
 generation_rate="${BASH_REMATCH[3]}"
 rm -rf "$work_dir/ndjson"
 
-# Step 3: a release sandbox on a free loopback port.
-"$binary" sandbox serve --port 0 --threads "$server_threads" --log-level warning \
+# Step 3: a release sandbox on a free loopback port, with the built-in build levels and three
+# empty-but-for-the-baseline tenants: two plain R4 (every search parameter indexed), one
+# Epic-like (only what that level offers is indexed).
+config="$work_dir/tenants.toml"
+sed -n '1,/^\[\[tenants\]\]/p' "$repo_dir/data/sandbox/tenants.toml" | sed '$d' >"$config"
+for tenant in open-lab:r4-open open-lab-bulk:r4-open epic-bulk:epic-2024-aug; do
+  printf '[[tenants]]\nname = "%s"\nbuild_level = "%s"\nstorage = ":memory:"\n\n' \
+    "${tenant%%:*}" "${tenant##*:}" >>"$config"
+done
+"$binary" sandbox serve --config "$config" --port 0 --threads "$server_threads" --log-level warning \
   >"$work_dir/server.out" 2>"$work_dir/server.err" &
 server_pid=$!
 port=""
@@ -118,37 +128,53 @@ done
 [[ -n "$port" ]] || fail "the sandbox printed no port in 10 s"
 origin="http://127.0.0.1:$port"
 
-# Runs one `fhirbridge seed` and prints "created already_present failed seconds", read from its
-# summary line ("seed: N created, N already present, N failed; ... in S s (...)").
+# CPU time (user + system, in clock ticks) the sandbox has used so far. Fields 14 and 15 of
+# /proc/PID/stat; the command name (field 2) may hold spaces, so count from its ')'.
+server_cpu_ticks() {
+  local stat
+  stat="$(<"/proc/$server_pid/stat")"
+  stat="${stat##*) }"
+  local -a fields
+  read -r -a fields <<<"$stat"
+  echo $((fields[11] + fields[12]))
+}
+clock_ticks="$(getconf CLK_TCK)"
+
+# Runs one `fhirbridge seed` and prints "created already_present failed seconds cpu_seconds",
+# read from its summary line ("seed: N created, N already present, N failed; ... in S s (...)")
+# and the sandbox's CPU time over the run.
 seed_run() {
+  local before after
+  before="$(server_cpu_ticks)"
   local output
   output="$(timeout "$kRunTimeoutSeconds" "$binary" seed --sandbox "$origin" --patients "$patients" \
     --seed "$seed" --profile "$profile" --entries-per-request "$entries" "$@")" ||
     { echo "$output" | tail -n 5 >&2; fail "fhirbridge seed $* failed"; }
   local pattern='seed: ([0-9]+) created, ([0-9]+) already present, ([0-9]+) failed;.* in ([0-9.]+) s'
   [[ "$output" =~ $pattern ]] || fail "unexpected seed summary: $output"
-  echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]} ${BASH_REMATCH[3]} ${BASH_REMATCH[4]}"
+  after="$(server_cpu_ticks)"
+  echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]} ${BASH_REMATCH[3]} ${BASH_REMATCH[4]}" \
+    "$(awk -v t=$((after - before)) -v hz="$clock_ticks" 'BEGIN { printf "%.2f", t / hz }')"
 }
 
 # An assignment from a failed command substitution stops the script (set -e).
 result="$(seed_run --tenant open-lab)"
-read -r http_created _ http_failed http_seconds <<<"$result"
+read -r http_created _ http_failed http_seconds http_cpu <<<"$result"
 result="$(seed_run --tenant open-lab)"
-read -r http2_created _ _ http2_seconds <<<"$result"
-result="$(seed_run --tenant bayside-medical --bulk)"
-read -r bulk_created _ bulk_failed bulk_seconds <<<"$result"
-result="$(seed_run --tenant bayside-medical --bulk)"
-read -r bulk2_created _ _ bulk2_seconds <<<"$result"
+read -r http2_created _ _ http2_seconds http2_cpu <<<"$result"
+result="$(seed_run --tenant open-lab-bulk --bulk)"
+read -r bulk_created _ bulk_failed bulk_seconds bulk_cpu <<<"$result"
+result="$(seed_run --tenant open-lab-bulk --bulk)"
+read -r bulk2_created _ _ bulk2_seconds bulk2_cpu <<<"$result"
+result="$(seed_run --tenant epic-bulk --bulk)"
+read -r epic_created _ epic_failed epic_seconds epic_cpu <<<"$result"
 stop_server
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0) ? n / s : 0 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3fx", a / b; else printf "-" }'; }
 http_rate="$(rate "$resources" "$http_seconds")"
-http2_rate="$(rate "$resources" "$http2_seconds")"
 bulk_rate="$(rate "$resources" "$bulk_seconds")"
-bulk2_rate="$(rate "$resources" "$bulk2_seconds")"
-
 commit="$(git -C "$repo_dir" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo
 echo "fhirbridge seeding benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit"
@@ -156,16 +182,21 @@ echo "machine: $(nproc) cores; load average $load_before before, $load_after aft
 echo "data: $patients patients, seed $seed, profile $profile: $resources resources;" \
   "sandbox --threads $server_threads; $entries entries per transaction"
 echo
-printf '%-34s %12s %10s %14s %14s\n' run resources/s seconds "vs generation" created
-printf '%-34s %12s %10s %14s %14s\n' "generate (synth, NDJSON)" "$generation_rate" "-" "1.000x" "-"
-printf '%-34s %12s %10.2f %14s %14s\n' "seed over HTTP (transactions)" "$http_rate" "$http_seconds" \
-  "$(ratio "$http_rate" "$generation_rate")" "$http_created"
-printf '%-34s %12s %10.2f %14s %14s\n' "  again (all already present)" "$http2_rate" "$http2_seconds" \
-  "$(ratio "$http2_rate" "$generation_rate")" "$http2_created"
-printf '%-34s %12s %10.2f %14s %14s\n' "seed --bulk (admin bulk-load)" "$bulk_rate" "$bulk_seconds" \
-  "$(ratio "$bulk_rate" "$generation_rate")" "$bulk_created"
-printf '%-34s %12s %10.2f %14s %14s\n' "  again (all already present)" "$bulk2_rate" "$bulk2_seconds" \
-  "$(ratio "$bulk2_rate" "$generation_rate")" "$bulk2_created"
+printf '%-36s %12s %9s %14s %12s %10s\n' run resources/s seconds "vs generation" "per srv cpu-s" created
+printf '%-36s %12s %9s %14s %12s %10s\n' "generate (synth, NDJSON)" "$generation_rate" "-" "1.000x" "-" "-"
+row() {
+  local name="$1" seconds="$2" cpu="$3" created="$4" resources_per_second
+  resources_per_second="$(rate "$resources" "$seconds")"
+  printf '%-36s %12s %9.2f %14s %12s %10s\n' "$name" "$resources_per_second" "$seconds" \
+    "$(ratio "$resources_per_second" "$generation_rate")" "$(rate "$resources" "$cpu")" "$created"
+}
+row "seed over HTTP (r4-open)" "$http_seconds" "$http_cpu" "$http_created"
+row "  again (all already present)" "$http2_seconds" "$http2_cpu" "$http2_created"
+row "seed --bulk (r4-open)" "$bulk_seconds" "$bulk_cpu" "$bulk_created"
+row "  again (all already present)" "$bulk2_seconds" "$bulk2_cpu" "$bulk2_created"
+row "seed --bulk (epic-2024-aug)" "$epic_seconds" "$epic_cpu" "$epic_created"
+echo "per srv cpu-s: resources per second of the sandbox's CPU time, which a busy machine"
+echo "               changes less than the wall-clock figure"
 echo "bulk load vs HTTP seeding: $(ratio "$bulk_rate" "$http_rate")"
 echo
 verdict() { awk "BEGIN { print (($1) ? \"PASS\" : \"FAIL\") }"; }
@@ -176,12 +207,13 @@ echo "  $(verdict "$bulk_rate >= $kBulkTarget")  bulk load >= $kBulkTarget resou
   "$bulk_rate ($(ratio "$bulk_rate" "$kBulkTarget") the target)"
 
 status=0
-if ((http_created != resources || bulk_created != resources)); then
-  echo "seed_bench: a first run created $http_created (HTTP) and $bulk_created (bulk) of" \
-    "$resources resources" >&2
+if ((http_created != resources || bulk_created != resources || epic_created != resources)); then
+  echo "seed_bench: a first run created $http_created (HTTP), $bulk_created and" \
+    "$epic_created (bulk) of $resources resources" >&2
   status=1
 fi
-if ((http2_created != 0 || bulk2_created != 0 || http_failed != 0 || bulk_failed != 0)); then
+if ((http2_created != 0 || bulk2_created != 0 || http_failed + bulk_failed + epic_failed != 0))
+then
   echo "seed_bench: a second run created resources or a run failed some" >&2
   status=1
 fi
