@@ -9,7 +9,7 @@
 
 #include "auth/key_ring.h"
 #include "cli/exit_codes.h"
-#include "http/client.h"
+#include "synth/sandbox_admin.h"
 
 namespace fhirbridge::cli {
 namespace {
@@ -115,22 +115,10 @@ int RegisterApp(const RegisterOptions& options) {
     body["client_secret"] = secret;
   }
 
-  http::Client client;
-  http::ClientRequest request;
-  request.method = "POST";
-  request.url = options.sandbox_url + "/admin/tenants/" + options.tenant + "/apps";
-  request.headers = {{"Content-Type", "application/json"}};
-  request.body = body.dump();
-  auto response = client.Send(request);
-  if (!response) return Report(response.error(), kExitFailure);
-  if (response->status != 201) {
-    std::cerr << "fhirbridge: the sandbox refused the registration (HTTP " << response->status
-              << "):\n"
-              << response->body << "\n";
-    return kExitFailure;
-  }
+  auto registered = synth::RegisterSandboxApp(options.sandbox_url, options.tenant, body);
+  if (!registered) return Report(registered.error(), kExitFailure);
   std::cout << "Registered " << options.client_id << " with tenant " << options.tenant << ":\n"
-            << response->body << "\n";
+            << registered->dump(2) << "\n";
   return kExitOk;
 }
 

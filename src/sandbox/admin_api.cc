@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sandbox/auth_admin.h"
+#include "sandbox/bulk_load.h"
 #include "sandbox/fhir_api.h"
 #include "sandbox/traffic_admin.h"
 
@@ -95,12 +96,14 @@ AdminAnswer HandleAdminCall(TenantMap& tenants, const http::Request& request,
 
   if ((segments.size() == 2 || segments.size() == 3) && segments[0] == "tenants") {
     const bool is_reset = segments.size() == 3 && segments[2] == "reset";
+    const bool is_bulk_load = segments.size() == 3 && segments[2] == "bulk-load";
     const bool is_traffic = segments.size() == 3 && IsTrafficAdminAction(segments[2]);
-    if (segments.size() == 3 && !is_reset && !is_traffic) {
+    if (segments.size() == 3 && !is_reset && !is_bulk_load && !is_traffic) {
       return Refuse("/admin/{unknown}",
                     base::MakeError(ErrorCode::kUnknownRoute,
-                                    "Unknown tenant action; the actions are reset, traffic, faults "
-                                    "and maintenance: /admin/tenants/{tenant}/{action}."));
+                                    "Unknown tenant action; the actions are reset, bulk-load, "
+                                    "traffic, faults and maintenance: "
+                                    "/admin/tenants/{tenant}/{action}."));
     }
     const std::string route =
         segments.size() == 3 ? "/admin/tenants/{tenant}/" + segments[2] : "/admin/tenants/{tenant}";
@@ -122,6 +125,20 @@ AdminAnswer HandleAdminCall(TenantMap& tenants, const http::Request& request,
       return {JsonResponse(body), route, found->first, std::nullopt};
     }
     if (is_traffic) return HandleTrafficAdminCall(tenant, request, segments[2]);
+    if (is_bulk_load) {
+      if (method != "POST") return not_allowed(route);
+      // One transaction for the whole body: a bad line stores nothing, and its number is in the
+      // OperationOutcome's diagnostics.
+      auto loaded = BulkLoadNdjson(tenant.store(), request.body);
+      if (!loaded) return Refuse(route, loaded.error(), found->first);
+      return {JsonResponse({{"tenant", found->first},
+                            {"lines", loaded->lines},
+                            {"created", loaded->created},
+                            {"already_present", loaded->already_present},
+                            {"created_by_type", loaded->created_by_type},
+                            {"already_present_by_type", loaded->present_by_type}}),
+              route, found->first, std::nullopt};
+    }
     {
       if (method != "POST") return not_allowed(route);
       auto loaded = tenant.ResetToBaseline();
@@ -136,11 +153,12 @@ AdminAnswer HandleAdminCall(TenantMap& tenants, const http::Request& request,
     }
   }
 
-  return Refuse("/admin/{unknown}",
-                base::MakeError(ErrorCode::kUnknownRoute,
-                                "Unknown admin route; the admin API has /admin/tenants, "
-                                "/admin/tenants/{tenant}, /admin/tenants/{tenant}/reset, "
-                                "/traffic, /faults, /maintenance and /admin/stats."));
+  return Refuse(
+      "/admin/{unknown}",
+      base::MakeError(ErrorCode::kUnknownRoute,
+                      "Unknown admin route; the admin API has /admin/tenants, "
+                      "/admin/tenants/{tenant}, /admin/tenants/{tenant}/reset, /bulk-load, "
+                      "/traffic, /faults, /maintenance and /admin/stats."));
 }
 
 }  // namespace fhirbridge::sandbox

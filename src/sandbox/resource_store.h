@@ -78,6 +78,12 @@ struct SearchPage {
 
 using IdGenerator = std::function<std::string()>;
 
+// Which R4 search parameters a store indexes: true to index `code` on `type`. Whatever it says,
+// a store indexes `identifier` (conditional creates), `patient` (the patient column of token
+// rows) and every reference parameter (_include and _revinclude may name any of them). A null
+// filter indexes every parameter.
+using IndexFilter = std::function<bool(std::string_view type, std::string_view code)>;
+
 class ResourceStore;
 
 // Exclusive access to the store inside one SQLite transaction. Commit() makes the writes durable;
@@ -111,6 +117,14 @@ class Transaction {
   // nothing and succeeds; deleting one that never existed fails with kNotFound.
   base::Status Delete(std::string_view type, std::string_view id);
 
+  // For bulk loads: stores `resource` (a JSON object whose resourceType is `type`) as type/id
+  // unless a current, not deleted resource has that type and id, which is left as it is.
+  // Returns true when it stored the resource. `resource` is modified: it receives the id and
+  // meta as stored. Every resource this transaction loads gets the same meta.lastUpdated (a
+  // bulk load is one moment), which saves a clock read and keeps lastUpdated near the clock
+  // however many resources are loaded.
+  base::Result<bool> LoadIfAbsent(std::string_view type, std::string_view id, fhir::Json& resource);
+
   // Ids of current (not deleted) resources of `type` carrying a matching identifier.
   base::Result<std::vector<std::string>> FindByIdentifier(std::string_view type,
                                                           const IdentifierCriterion& criterion);
@@ -132,9 +146,11 @@ class Transaction {
 class ResourceStore {
  public:
   // Opens (creating if needed) the store at `path`; ":memory:" keeps it in memory. Creates the
-  // schema on first use.
+  // schema on first use. A store opened with another filter than the one its index was built
+  // with rebuilds the index.
   static base::Result<std::unique_ptr<ResourceStore>> Open(const std::string& path,
-                                                           IdGenerator id_generator);
+                                                           IdGenerator id_generator,
+                                                           IndexFilter index_filter = nullptr);
   ~ResourceStore();
 
   // Begins an exclusive transaction; blocks while another is open.

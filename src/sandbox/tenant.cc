@@ -4,6 +4,7 @@
 
 #include "sandbox/baseline.h"
 #include "sandbox/id_generator.h"
+#include "sandbox/search.h"
 
 namespace fhirbridge::sandbox {
 
@@ -24,7 +25,19 @@ Tenant::Tenant(TenantConfig config, const BuildLevel& build_level, IdGenerator i
 base::Result<std::unique_ptr<Tenant>> Tenant::Open(TenantConfig config,
                                                    const BuildLevel& build_level) {
   IdGenerator id_generator = MakeIdGenerator(config.id_style, config.id_length);
-  auto store = ResourceStore::Open(config.storage, id_generator);
+  // Only what the build level can search is indexed: each indexed value costs a write about as
+  // much as storing the resource (bench/http_bench.sh, bench/seed_bench.sh), and an Epic-like
+  // level offers a handful of the thirty-odd parameters R4 defines per type.
+  IndexFilter index_filter;
+  if (build_level.search.parameters.has_value()) {
+    index_filter = [&build_level](std::string_view type, std::string_view code) {
+      const auto offered = OfferedSearchParameters(build_level, type);
+      return std::ranges::any_of(offered, [code](const fhir::SearchParameter* parameter) {
+        return parameter->code == code;
+      });
+    };
+  }
+  auto store = ResourceStore::Open(config.storage, id_generator, std::move(index_filter));
   if (!store) {
     base::Error error = store.error();
     error.diagnostic = "Tenant '" + config.name + "': cannot open its store '" + config.storage +

@@ -1,0 +1,72 @@
+#pragma once
+
+// Bulk loading: large sets of resources written straight into a tenant's store, without the
+// FHIR API's per-request work, for seeding a sandbox with generated data (in process, or through
+// the admin route POST /admin/tenants/{tenant}/bulk-load).
+//
+// Input is NDJSON: one FHIR resource per line, each with resourceType (an R4 type) and id (1 to
+// 200 letters, digits, '-' or '.'); blank lines are allowed. A resource whose type and id are
+// already current in the store is left as it is and counted as already present, so loading the
+// same set twice stores nothing the second time. References are stored as written (the store
+// does not check that they resolve, as a transaction Bundle's literal references are not
+// checked either). Resources are indexed for search as every write is.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "sandbox/resource_store.h"
+
+namespace fhirbridge::sandbox {
+
+struct BulkLoadCounts {
+  std::map<std::string, std::int64_t, std::less<>> created_by_type;
+  std::map<std::string, std::int64_t, std::less<>> present_by_type;
+  std::int64_t created = 0;
+  std::int64_t already_present = 0;
+  std::int64_t lines = 0;  // lines read, blank ones included
+};
+
+// Loads NDJSON into a store in transactions of a given size, holding the store's write lock
+// while a transaction is open. Not thread-safe; one loader per thread.
+class BulkLoader {
+ public:
+  // `resources_per_transaction` 0 keeps everything in one transaction until Finish (all or
+  // nothing); otherwise a transaction commits each time it holds that many resources.
+  BulkLoader(ResourceStore& store, std::size_t resources_per_transaction);
+  ~BulkLoader();
+  BulkLoader(const BulkLoader&) = delete;
+  BulkLoader& operator=(const BulkLoader&) = delete;
+
+  // Loads complete lines (each ending in '\n'; the last may lack it). Lines are numbered from 1
+  // across calls. On the first bad line returns kInvalidJson or kInvalidResource whose
+  // diagnostic starts "line N:" and rolls back the open transaction; transactions committed
+  // before stay, and the loader refuses further input.
+  base::Status Add(std::string_view ndjson);
+
+  // Commits the open transaction.
+  base::Status Finish();
+
+  // What committed transactions stored, plus the open one's.
+  const BulkLoadCounts& counts() const { return counts_; }
+
+ private:
+  base::Status AddLine(std::string_view line);
+
+  ResourceStore& store_;
+  std::size_t resources_per_transaction_;
+  std::unique_ptr<Transaction> transaction_;
+  std::size_t in_transaction_ = 0;
+  bool failed_ = false;
+  BulkLoadCounts counts_;
+};
+
+// Loads `ndjson` in one transaction: every line is stored, or (on the first bad line, reported
+// as above) none.
+base::Result<BulkLoadCounts> BulkLoadNdjson(ResourceStore& store, std::string_view ndjson);
+
+}  // namespace fhirbridge::sandbox

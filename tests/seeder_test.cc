@@ -1,0 +1,375 @@
+// The seeder against the real sandbox over loopback HTTP: seeding twice creates nothing, a reset
+// followed by a seed restores the same graph with every reference resolving, refused patients
+// are isolated and reported, 429 answers are waited out, the bulk-load route loads the same
+// counts and refuses malformed NDJSON with its line number and nothing stored, and the app the
+// tests authenticate as is registered.
+
+#include "synth/seeder.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "http/client.h"
+#include "sandbox/bulk_load.h"
+#include "sandbox/id_generator.h"
+#include "sandbox_test_server.h"
+#include "synth/output.h"
+#include "synth/sandbox_admin.h"
+
+namespace fhirbridge::testing {
+namespace {
+
+using fhir::Json;
+
+class SeederTest : public ::testing::Test {
+ protected:
+  std::string Base(std::string_view tenant) const {
+    return sandbox_.origin() + "/" + std::string(tenant) + "/api/FHIR/R4";
+  }
+
+  http::ClientResponse Send(const std::string& method, const std::string& url,
+                            std::string body = {}) {
+    http::ClientRequest request{method, url, {{"Content-Type", "application/json"}}, body};
+    auto response = client_.Send(request);
+    EXPECT_TRUE(response.has_value()) << response.error().ToString();
+    return response ? *response : http::ClientResponse{};
+  }
+
+  // Resources per type in the tenant's store.
+  std::map<std::string, std::int64_t> Counts(std::string_view tenant) {
+    const auto answer = Send("GET", sandbox_.origin() + "/admin/tenants/" + std::string(tenant));
+    EXPECT_EQ(answer.status, 200);
+    const Json body = Json::parse(answer.body);
+    std::map<std::string, std::int64_t> counts;
+    for (const auto& [type, count] : body["resources"]["by_type"].items()) {
+      counts[type] = count.get<std::int64_t>();
+    }
+    return counts;
+  }
+
+  // Every current resource of `types` in the tenant, through search pages.
+  std::vector<Json> ReadAll(std::string_view tenant, const std::set<std::string>& types) {
+    std::vector<Json> resources;
+    for (const std::string& type : types) {
+      std::string url = Base(tenant) + "/" + type + "?_count=1000";
+      while (!url.empty()) {
+        const auto page = Send("GET", url);
+        EXPECT_EQ(page.status, 200) << type;
+        const Json bundle = Json::parse(page.body);
+        for (const Json& entry : bundle.value("entry", Json::array())) {
+          resources.push_back(entry["resource"]);
+        }
+        url.clear();
+        for (const Json& link : bundle.value("link", Json::array())) {
+          if (link.value("relation", "") == "next") url = link["url"].get<std::string>();
+        }
+      }
+    }
+    return resources;
+  }
+
+  static std::string Key(const Json& resource) {
+    return resource["resourceType"].get<std::string>() + "/" + resource["id"].get<std::string>();
+  }
+
+  // The references of `resources` (except those named in `skipped`) that name no resource among
+  // them.
+  static std::vector<std::string> UnresolvedReferences(const std::vector<Json>& resources,
+                                                       const std::set<std::string>& skipped) {
+    std::set<std::string> present;
+    for (const Json& resource : resources) present.insert(Key(resource));
+    std::vector<std::string> unresolved;
+    std::function<void(const Json&)> walk = [&](const Json& value) {
+      if (value.is_object()) {
+        for (const auto& [key, member] : value.items()) {
+          if (key == "reference" && member.is_string()) {
+            if (!present.contains(member.get<std::string>())) {
+              unresolved.push_back(member.get<std::string>());
+            }
+          } else {
+            walk(member);
+          }
+        }
+      } else if (value.is_array()) {
+        for (const Json& element : value) walk(element);
+      }
+    };
+    for (const Json& resource : resources) {
+      if (!skipped.contains(Key(resource))) walk(resource);
+    }
+    return unresolved;
+  }
+
+  static synth::SeedOptions Options(std::uint64_t patients) {
+    synth::SeedOptions options;
+    options.synth.patients = patients;
+    options.synth.seed = 11;
+    options.synth.rates = synth::DefectRates::ForProfile(synth::Profile::kRealistic);
+    options.entries_per_request = 150;
+    options.first_backoff = std::chrono::milliseconds(10);
+    return options;
+  }
+
+  // What the generator makes for `options`, per type.
+  static synth::SynthSummary Generated(const synth::SeedOptions& options) {
+    synth::MemoryOutput output;
+    auto summary = synth::Generate(options.synth, output);
+    EXPECT_TRUE(summary.has_value());
+    return summary ? *summary : synth::SynthSummary{};
+  }
+
+  static std::map<std::string, std::int64_t> Difference(
+      const std::map<std::string, std::int64_t>& after,
+      const std::map<std::string, std::int64_t>& before) {
+    std::map<std::string, std::int64_t> difference;
+    for (const auto& [type, count] : after) {
+      const auto found = before.find(type);
+      const std::int64_t delta = count - (found == before.end() ? 0 : found->second);
+      if (delta != 0) difference[type] = delta;
+    }
+    return difference;
+  }
+
+  static std::map<std::string, std::int64_t> Created(const synth::SeedReport& report) {
+    std::map<std::string, std::int64_t> created;
+    for (const auto& [type, counts] : report.by_type) {
+      if (counts.created > 0) created[type] = static_cast<std::int64_t>(counts.created);
+    }
+    return created;
+  }
+
+  static std::map<std::string, std::int64_t> AsSigned(
+      const std::map<std::string, std::uint64_t>& counts) {
+    std::map<std::string, std::int64_t> converted;
+    for (const auto& [type, count] : counts) converted[type] = static_cast<std::int64_t>(count);
+    return converted;
+  }
+
+  SandboxTestServer sandbox_;
+  http::Client client_;
+};
+
+TEST_F(SeederTest, SeedingTwiceCreatesNothingAndAResetRestoresTheGraph) {
+  const synth::SeedOptions options = Options(6);
+  const synth::SynthSummary generated = Generated(options);
+  const auto before = Counts("open-lab");
+
+  auto first = synth::SeedFhirServer(options, Base("open-lab"), nullptr);
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  EXPECT_EQ(first->Failed(), 0u);
+  EXPECT_EQ(first->AlreadyPresent(), 0u);
+  EXPECT_EQ(Created(*first), AsSigned(generated.resources_by_type));
+  EXPECT_GT(first->requests, 2u) << "several patients per request, but more than one request";
+  const auto after_first = Counts("open-lab");
+  EXPECT_EQ(Difference(after_first, before), AsSigned(generated.resources_by_type));
+
+  auto second = synth::SeedFhirServer(options, Base("open-lab"), nullptr);
+  ASSERT_TRUE(second.has_value()) << second.error().ToString();
+  EXPECT_EQ(second->Created(), 0u);
+  EXPECT_EQ(second->Failed(), 0u);
+  EXPECT_EQ(second->AlreadyPresent(), generated.resources);
+  EXPECT_EQ(Counts("open-lab"), after_first);
+
+  ASSERT_EQ(Send("POST", sandbox_.origin() + "/admin/tenants/open-lab/reset").status, 200);
+  EXPECT_EQ(Counts("open-lab"), before);
+  auto restored = synth::SeedFhirServer(options, Base("open-lab"), nullptr);
+  ASSERT_TRUE(restored.has_value()) << restored.error().ToString();
+  EXPECT_EQ(Created(*restored), AsSigned(generated.resources_by_type));
+  EXPECT_EQ(Counts("open-lab"), after_first);
+}
+
+TEST_F(SeederTest, ReferencesBetweenSeededResourcesResolve) {
+  synth::SeedOptions options = Options(4);
+  options.synth.rates = synth::DefectRates::ForProfile(synth::Profile::kClean);
+  std::set<std::string> baseline;
+  std::set<std::string> types;
+  for (const auto& [type, count] : Counts("open-lab")) types.insert(type);
+  for (const Json& resource : ReadAll("open-lab", types)) baseline.insert(Key(resource));
+
+  auto seeded = synth::SeedFhirServer(options, Base("open-lab"), nullptr);
+  ASSERT_TRUE(seeded.has_value()) << seeded.error().ToString();
+  for (const auto& [type, count] : Counts("open-lab")) types.insert(type);
+  const std::vector<Json> resources = ReadAll("open-lab", types);
+  EXPECT_EQ(resources.size(), baseline.size() + seeded->Created());
+  EXPECT_EQ(UnresolvedReferences(resources, baseline), std::vector<std::string>{});
+  for (const Json& resource : resources) {
+    EXPECT_EQ(resource.dump().find("urn:uuid:"), std::string::npos)
+        << resource["resourceType"] << " kept a urn:uuid reference";
+  }
+}
+
+TEST_F(SeederTest, ARefusedPatientFailsAloneWithTheServersDiagnostics) {
+  const synth::SeedOptions options = Options(5);
+  // Two resources already carry the MRN of one generated patient: its conditional create
+  // matches both, so the server refuses that patient's transaction (412).
+  synth::MemoryOutput output;
+  synth::SynthOptions ndjson = options.synth;
+  ASSERT_TRUE(synth::Generate(ndjson, output).has_value());
+  const std::string& patients = output.streams().at("Patient");
+  const Json patient = Json::parse(patients.substr(0, patients.find('\n')));
+  const Json identifier = patient["identifier"][0];
+  for (int copy = 0; copy < 2; ++copy) {
+    const Json clash = {{"resourceType", "Patient"}, {"identifier", Json::array({identifier})}};
+    http::ClientRequest request{"POST",
+                                Base("open-lab") + "/Patient",
+                                {{"Content-Type", "application/fhir+json"}},
+                                clash.dump()};
+    auto created = client_.Send(request);
+    ASSERT_TRUE(created.has_value());
+    ASSERT_EQ(created->status, 201);
+  }
+
+  auto report = synth::SeedFhirServer(options, Base("open-lab"), nullptr);
+  ASSERT_TRUE(report.has_value()) << report.error().ToString();
+  ASSERT_EQ(report->failures.size(), 1u);
+  EXPECT_EQ(report->failures[0].status, 412);
+  EXPECT_NE(report->failures[0].diagnostics.find("matches 2"), std::string::npos)
+      << report->failures[0].diagnostics;
+  EXPECT_EQ(report->by_type.at("Patient").failed, 1u);
+  EXPECT_GT(report->by_type.at("Patient").created, 0u) << "the other patients were seeded";
+  EXPECT_EQ(report->Failed() + report->Created(), Generated(options).resources);
+}
+
+TEST_F(SeederTest, WaitsOutRateLimitsWithRetryAfter) {
+  ASSERT_EQ(Send("PUT", sandbox_.origin() + "/admin/tenants/open-lab/traffic",
+                 R"({"requests_per_second": 2, "burst": 1})")
+                .status,
+            200);
+  synth::SeedOptions options = Options(3);
+  options.entries_per_request = 60;
+  auto report = synth::SeedFhirServer(options, Base("open-lab"), nullptr);
+  ASSERT_TRUE(report.has_value()) << report.error().ToString();
+  EXPECT_GT(report->retries, 0u) << "the limit was hit";
+  EXPECT_EQ(report->Failed(), 0u);
+  EXPECT_EQ(report->Created(), Generated(options).resources);
+}
+
+TEST_F(SeederTest, ServerWithoutTransactionsStopsSeedingWithItsDiagnostics) {
+  auto report = synth::SeedFhirServer(Options(1), Base("bayside-medical"), nullptr);
+  ASSERT_FALSE(report.has_value());
+  EXPECT_EQ(report.error().code, base::ErrorCode::kRemoteRejected);
+  EXPECT_NE(report.error().diagnostic.find("HTTP"), std::string::npos);
+}
+
+TEST_F(SeederTest, BulkLoadStoresTheGeneratedCountsOnceAndIsIdempotent) {
+  synth::SeedOptions options = Options(6);
+  options.bulk_request_bytes = 64 * 1024;  // several requests
+  const synth::SynthSummary generated = Generated(options);
+  const auto before = Counts("bayside-medical");
+
+  auto first = synth::BulkLoadSandbox(options, sandbox_.origin(), "bayside-medical");
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  EXPECT_EQ(Created(*first), AsSigned(generated.resources_by_type));
+  EXPECT_GT(first->requests, 3u);
+  EXPECT_EQ(Difference(Counts("bayside-medical"), before), AsSigned(generated.resources_by_type));
+
+  auto second = synth::BulkLoadSandbox(options, sandbox_.origin(), "bayside-medical");
+  ASSERT_TRUE(second.has_value()) << second.error().ToString();
+  EXPECT_EQ(second->Created(), 0u);
+  EXPECT_EQ(second->AlreadyPresent(), generated.resources);
+}
+
+TEST_F(SeederTest, MalformedNdjsonIsRefusedWithItsLineAndNothingIsStored) {
+  const auto before = Counts("bayside-medical");
+  const std::string url = sandbox_.origin() + "/admin/tenants/bayside-medical/bulk-load";
+  const struct {
+    std::string body;
+    std::string expected;
+  } cases[] = {
+      {"{\"resourceType\":\"Patient\",\"id\":\"bulk-a\"}\n{\"resourceType\":\"Patient\",\"id\":"
+       "\"bulk-b\"}\n{\"resourceType\":\"Patient\",\"id\":\"bulk-c\"\n",
+       "line 3, column"},
+      {"{\"resourceType\":\"Patient\",\"id\":\"bulk-a\"}\n\n{\"resourceType\":\"Patient\"}\n",
+       "line 3: the resource needs an id"},
+      {"{\"resourceType\":\"Patient\",\"id\":\"bulk-a\"}\n[1,2]\n", "line 2: the line is not"},
+      {"{\"resourceType\":\"Unicorn\",\"id\":\"bulk-a\"}\n", "line 1: the resource has no"},
+      {"{\"resourceType\":\"Patient\",\"id\":\"bad id\"}\n", "line 1: the resource needs an id"},
+  };
+  for (const auto& test : cases) {
+    const auto answer = Send("POST", url, test.body);
+    EXPECT_EQ(answer.status, 400) << test.expected;
+    const Json outcome = Json::parse(answer.body);
+    EXPECT_EQ(outcome["resourceType"], "OperationOutcome");
+    EXPECT_NE(outcome["issue"][0]["diagnostics"].get<std::string>().find(test.expected),
+              std::string::npos)
+        << outcome.dump();
+  }
+  EXPECT_EQ(Counts("bayside-medical"), before) << "nothing of a refused request is stored";
+  EXPECT_EQ(Send("GET", Base("bayside-medical") + "/Patient/bulk-a").status, 404);
+  EXPECT_EQ(Send("GET", url).status, 405);
+}
+
+TEST_F(SeederTest, RegistersTheBackendAppWithItsPublicKeys) {
+  const std::filesystem::path folder =
+      std::filesystem::temp_directory_path() /
+      ("fhirbridge-seeder-keys-" +
+       std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+  std::filesystem::remove_all(folder);
+  synth::BackendAppOptions app;
+  app.client_id = "seeded-backend";
+  app.key_folder = folder;
+  auto first = synth::RegisterBackendApp(sandbox_.origin(), "open-lab", app);
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  EXPECT_TRUE(first->created_keys);
+  auto again = synth::RegisterBackendApp(sandbox_.origin(), "open-lab", app);
+  ASSERT_TRUE(again.has_value()) << again.error().ToString();
+  EXPECT_FALSE(again->created_keys);
+  EXPECT_EQ(again->kid, first->kid);
+
+  const Json apps =
+      Json::parse(Send("GET", sandbox_.origin() + "/admin/tenants/open-lab/apps").body);
+  int found = 0;
+  for (const Json& registered : apps["apps"]) {
+    if (registered.value("client_id", "") != "seeded-backend") continue;
+    ++found;
+    EXPECT_EQ(registered.value("type", ""), "confidential-asymmetric");
+    EXPECT_NE(registered.dump().find(first->kid), std::string::npos) << registered.dump();
+  }
+  EXPECT_EQ(found, 1);
+
+  auto unknown = synth::RegisterBackendApp(sandbox_.origin(), "no-such-tenant", app);
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code, base::ErrorCode::kRemoteRejected);
+  std::filesystem::remove_all(folder);
+}
+
+TEST(BulkLoaderTest, CommitsPerBatchInProcessAndRollsBackTheBatchOfABadLine) {
+  auto store = sandbox::ResourceStore::Open(":memory:",
+                                            sandbox::MakeIdGenerator(sandbox::IdStyle::kUuid, 36));
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  synth::MemoryOutput output;
+  synth::SynthOptions options;
+  options.patients = 3;
+  auto summary = synth::Generate(options, output);
+  ASSERT_TRUE(summary.has_value());
+
+  sandbox::BulkLoader loader(**store, 100);
+  for (const auto& [name, lines] : output.streams()) {
+    if (name == "manifest") continue;
+    ASSERT_TRUE(loader.Add(lines).has_value()) << name;
+  }
+  ASSERT_TRUE(loader.Finish().has_value());
+  EXPECT_EQ(loader.counts().created, static_cast<std::int64_t>(summary->resources));
+  auto counts = (*store)->CountByType();
+  ASSERT_TRUE(counts.has_value());
+  std::int64_t stored = 0;
+  for (const auto& [type, count] : *counts) stored += count;
+  EXPECT_EQ(stored, static_cast<std::int64_t>(summary->resources));
+
+  // A bad line rolls back the open batch only; committed batches stay.
+  sandbox::BulkLoader failing(**store, 2);
+  const auto added = failing.Add(
+      "{\"resourceType\":\"Patient\",\"id\":\"x1\"}\n{\"resourceType\":\"Patient\",\"id\":\"x2\"}\n"
+      "{\"resourceType\":\"Patient\",\"id\":\"x3\"}\nnot json\n");
+  ASSERT_FALSE(added.has_value());
+  EXPECT_NE(added.error().diagnostic.find("line 4"), std::string::npos);
+  EXPECT_TRUE((*store)->Read("Patient", "x2").has_value());
+  EXPECT_FALSE((*store)->Read("Patient", "x3").has_value());
+  EXPECT_FALSE(failing.Add("{\"resourceType\":\"Patient\",\"id\":\"x5\"}\n").has_value());
+}
+
+}  // namespace
+}  // namespace fhirbridge::testing
