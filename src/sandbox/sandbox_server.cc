@@ -290,7 +290,8 @@ FhirAnswer SandboxServer::CallFhir(Tenant& tenant, const http::Request& request,
     grant = std::move(*authenticated);
   }
 
-  FhirCall call{tenant, request, segments, urls.fhir_base, started_at_};
+  FhirCall call{tenant, request, segments, urls.fhir_base, started_at_,
+                grant ? &*grant : nullptr};
   FhirAnswer answer = HandleFhirCall(call);
   if (grant) {
     if (auto allowed = AuthorizeFhirAnswer(*grant, request, segments, answer.response); !allowed) {
