@@ -62,9 +62,11 @@ bool LevelOffered(const BulkExportSettings& settings, ExportLevel level) {
   return false;
 }
 
+// Whether a Prefer header holds `token`; clients send one header with a comma list or several.
 bool PreferHas(const http::Request& request, std::string_view token) {
-  const std::string* prefer = request.FindHeader("prefer");
-  return prefer != nullptr && prefer->find(token) != std::string::npos;
+  return std::ranges::any_of(request.headers, [&](const http::Header& header) {
+    return header.name == "prefer" && header.value.find(token) != std::string::npos;
+  });
 }
 
 // A resource type whose resources can be in a patient's compartment.

@@ -229,6 +229,11 @@ std::string SandboxServer::Origin() const {
   return "http://" + config_.server.host + ":" + std::to_string(port());
 }
 
+Tenant* SandboxServer::FindTenant(std::string_view name) {
+  const auto found = tenants_.find(name);
+  return found == tenants_.end() ? nullptr : found->second.get();
+}
+
 void SandboxServer::Stop() {
   if (server_) server_->Stop();
 }
