@@ -110,8 +110,8 @@ class SandboxBulkExportTest : public ::testing::Test {
 
   http::ClientResponse KickOff(const std::string& url, const std::string& token = "",
                                std::vector<http::Header> extra = {}) {
-    http::ClientRequest request{"GET", url, {{"Accept", "application/fhir+json"},
-                                             {"Prefer", "respond-async"}}, {}};
+    http::ClientRequest request{
+        "GET", url, {{"Accept", "application/fhir+json"}, {"Prefer", "respond-async"}}, {}};
     for (auto& header : extra) request.headers.push_back(std::move(header));
     return Send(request, token);
   }
@@ -121,8 +121,8 @@ class SandboxBulkExportTest : public ::testing::Test {
   http::ClientResponse PollUntilDone(const std::string& status_url, const std::string& token = "",
                                      int* polls = nullptr) {
     for (int attempt = 0; attempt < 60; ++attempt) {
-      http::ClientResponse response = Send({"GET", status_url, {{"Accept", "application/json"}}, {}},
-                                           token);
+      http::ClientResponse response =
+          Send({"GET", status_url, {{"Accept", "application/json"}}, {}}, token);
       if (polls != nullptr) ++*polls;
       if (response.status != 202) return response;
       const std::string* retry_after = response.FindHeader("retry-after");
@@ -148,14 +148,17 @@ class SandboxBulkExportTest : public ::testing::Test {
     };
     std::vector<Item> items;
     for (const char* kind : {"output", "deleted", "error"}) {
-      for (const Json& entry : manifest.value(kind, Json::array())) items.push_back({kind, entry, {}});
+      for (const Json& entry : manifest.value(kind, Json::array()))
+        items.push_back({kind, entry, {}});
     }
     std::vector<std::thread> threads;
     for (Item& item : items) {
       threads.emplace_back([&item, &token] {
         http::Client client;
-        http::ClientRequest request{"GET", item.entry["url"].get<std::string>(),
-                                    {{"Accept", "application/fhir+ndjson"}}, {}};
+        http::ClientRequest request{"GET",
+                                    item.entry["url"].get<std::string>(),
+                                    {{"Accept", "application/fhir+ndjson"}},
+                                    {}};
         if (!token.empty()) request.headers.push_back({"Authorization", "Bearer " + token});
         auto response = client.Send(request);
         if (response) item.response = std::move(*response);
@@ -214,8 +217,10 @@ class SandboxBulkExportTest : public ::testing::Test {
                       {"type", "confidential-asymmetric"},
                       {"scopes", scopes},
                       {"jwks", {{"keys", {Key().Public().ToJwk("k1", jose::Algorithm::kRS384)}}}}};
-    ASSERT_EQ(Send({"POST", sandbox_.origin() + "/admin/tenants/secure/apps",
-                    {{"Content-Type", "application/json"}}, app.dump()})
+    ASSERT_EQ(Send({"POST",
+                    sandbox_.origin() + "/admin/tenants/secure/apps",
+                    {{"Content-Type", "application/json"}},
+                    app.dump()})
                   .status,
               201);
   }
@@ -225,13 +230,12 @@ class SandboxBulkExportTest : public ::testing::Test {
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
-    const std::string assertion =
-        *jose::SignJwt({{"iss", client_id},
-                        {"sub", client_id},
-                        {"aud", token_url},
-                        {"exp", now + 240},
-                        {"jti", client_id + std::to_string(++jti_)}},
-                       Key(), jose::Algorithm::kRS384, {{"kid", "k1"}});
+    const std::string assertion = *jose::SignJwt({{"iss", client_id},
+                                                  {"sub", client_id},
+                                                  {"aud", token_url},
+                                                  {"exp", now + 240},
+                                                  {"jti", client_id + std::to_string(++jti_)}},
+                                                 Key(), jose::Algorithm::kRS384, {{"kid", "k1"}});
     const http::ClientResponse response =
         Send({"POST",
               token_url,
@@ -257,7 +261,9 @@ TEST_F(SandboxBulkExportTest, SystemExportDeliversTheStoreAsOfItsKickOff) {
 
   // Written after the kick-off: the snapshot must not see it.
   const Json late = {{"resourceType", "Patient"}, {"name", {{{"family", "Later"}}}}};
-  ASSERT_EQ(Send({"POST", Base("open") + "/Patient", {{"Content-Type", "application/fhir+json"}},
+  ASSERT_EQ(Send({"POST",
+                  Base("open") + "/Patient",
+                  {{"Content-Type", "application/fhir+json"}},
                   late.dump()})
                 .status,
             201);
@@ -295,15 +301,16 @@ TEST_F(SandboxBulkExportTest, SinceExportsChangesAndListsDeletions) {
   Json patient = first.output.at("Patient").front();
   patient["gender"] = "unknown";
   const std::string patient_id = patient["id"];
-  ASSERT_EQ(Send({"PUT", Base("open") + "/Patient/" + patient_id,
-                  {{"Content-Type", "application/fhir+json"}}, patient.dump()})
+  ASSERT_EQ(Send({"PUT",
+                  Base("open") + "/Patient/" + patient_id,
+                  {{"Content-Type", "application/fhir+json"}},
+                  patient.dump()})
                 .status,
             200);
   const std::string removed = first.output.at("Observation").front()["id"];
   ASSERT_EQ(Send({"DELETE", Base("open") + "/Observation/" + removed, {}, {}}).status, 200);
 
-  const Export second =
-      Run(Base("open") + "/$export?_type=Patient,Observation&_since=" + since);
+  const Export second = Run(Base("open") + "/$export?_type=Patient,Observation&_since=" + since);
   ASSERT_EQ(second.output.size(), 1u) << second.manifest.dump();
   ASSERT_EQ(second.output.at("Patient").size(), 1u);
   EXPECT_EQ(second.output.at("Patient")[0]["id"], patient_id);
@@ -314,8 +321,8 @@ TEST_F(SandboxBulkExportTest, SinceExportsChangesAndListsDeletions) {
   EXPECT_EQ(second.deleted[0]["entry"][0]["request"]["url"], "Observation/" + removed);
 
   // Passing each transactionTime on loses and repeats nothing.
-  const Export third = Run(Base("open") + "/$export?_since=" +
-                           second.manifest["transactionTime"].get<std::string>());
+  const Export third = Run(
+      Base("open") + "/$export?_since=" + second.manifest["transactionTime"].get<std::string>());
   EXPECT_TRUE(third.output.empty()) << third.manifest.dump();
   EXPECT_TRUE(third.deleted.empty());
 }
@@ -343,8 +350,8 @@ TEST_F(SandboxBulkExportTest, GroupAndPatientExportsKeepTheirCohortsCompartments
   EXPECT_EQ(KickOff(Base("open") + "/Group/no-such-group/$export").status, 404);
   EXPECT_EQ(KickOff(Base("open") + "/Patient/$export?_type=Practitioner").status, 400);
   const http::ClientResponse lenient =
-      KickOff(Base("open") + "/Patient/$export?_type=Practitioner,Patient&_typeFilter=x",
-              "", {{"Prefer", "handling=lenient"}});
+      KickOff(Base("open") + "/Patient/$export?_type=Practitioner,Patient&_typeFilter=x", "",
+              {{"Prefer", "handling=lenient"}});
   EXPECT_EQ(lenient.status, 202) << lenient.body;
 }
 
@@ -380,8 +387,8 @@ TEST_F(SandboxBulkExportTest, AnEpicLikeLevelOffersGroupExportWithoutSince) {
   EXPECT_EQ(KickOff(Base("epic") + "/Patient/$export").status, 405);
 
   // Lenient: _since is ignored, the whole cohort comes back, and the manifest says so.
-  const http::ClientResponse lenient = KickOff(group + "?_since=2020-01-01T00:00:00Z", "",
-                                               {{"Prefer", "handling=lenient"}});
+  const http::ClientResponse lenient =
+      KickOff(group + "?_since=2020-01-01T00:00:00Z", "", {{"Prefer", "handling=lenient"}});
   ASSERT_EQ(lenient.status, 202);
   const http::ClientResponse done = PollUntilDone(*lenient.FindHeader("content-location"));
   ASSERT_EQ(done.status, 200);
@@ -407,8 +414,8 @@ TEST_F(SandboxBulkExportTest, ScopesDecideWhatIsExportedAndWhoMayPoll) {
   const std::string other = BackendToken("other");
 
   EXPECT_EQ(KickOff(Base("secure") + "/$export").status, 401);
-  const http::ClientResponse beyond = KickOff(Base("secure") + "/$export?_type=Patient,Condition",
-                                              token);
+  const http::ClientResponse beyond =
+      KickOff(Base("secure") + "/$export?_type=Patient,Condition", token);
   EXPECT_EQ(beyond.status, 403);
   EXPECT_NE(beyond.body.find("system/Condition.r"), std::string::npos) << beyond.body;
 
@@ -442,7 +449,9 @@ TEST_F(SandboxBulkExportTest, PollingMeetsTheTenantsFaultsAndRecovers) {
   const std::string status_url = *accepted.FindHeader("content-location");
 
   const std::string faults_url = sandbox_.origin() + "/admin/tenants/open/faults";
-  ASSERT_EQ(Send({"PUT", faults_url, {{"Content-Type", "application/json"}},
+  ASSERT_EQ(Send({"PUT",
+                  faults_url,
+                  {{"Content-Type", "application/json"}},
                   R"({"error_rates": {"503": 1}})"})
                 .status,
             200);

@@ -64,7 +64,7 @@ struct BulkExportSettings {
   bool system = false;
   bool patient = false;
   bool group = false;
-  bool since = false;                         // _since accepted (Epic refuses it)
+  bool since = false;                          // _since accepted (Epic refuses it)
   std::int64_t max_resources_per_file = 1000;  // a type with more is split over several files
   // A job reports 202 (in progress) at least this long after its kick-off, so that clients
   // exercise polling even on a small store.

@@ -195,9 +195,9 @@ class KickOffReader {
  private:
   base::Status RefuseOrNote(base::Error error) {
     if (!lenient_) return Fail(std::move(error));
-    request_.messages.push_back(fhir::OperationOutcomeWith(
-        fhir::IssueSeverity::kWarning, error.info().issue_code,
-        "Ignored under Prefer: handling=lenient: " + error.diagnostic));
+    request_.messages.push_back(
+        fhir::OperationOutcomeWith(fhir::IssueSeverity::kWarning, error.info().issue_code,
+                                   "Ignored under Prefer: handling=lenient: " + error.diagnostic));
     return {};
   }
 
@@ -300,7 +300,7 @@ class KickOffReader {
 
 // The members of Group `id` as "Patient/{id}" (inactive members left out).
 base::Result<std::set<std::string, std::less<>>> GroupMembers(Tenant& tenant,
-                                                               const std::string& id) {
+                                                              const std::string& id) {
   auto stored = tenant.store().Read("Group", id);
   if (!stored) return Fail(stored.error());
   const json group = json::parse(stored->json, nullptr, /*allow_exceptions=*/false);
@@ -373,12 +373,11 @@ base::Result<http::Response> KickOff(const FhirCall& call, ExportLevel level,
     busy.SetHeader("Retry-After", "1");
     return busy;
   }
-  http::Response response =
-      JsonResponse(202, fhir::OperationOutcomeWith(
-                            fhir::IssueSeverity::kInformation, "informational",
-                            "The export has started; poll the URL in Content-Location."));
-  response.SetHeader("Content-Location", call.base_url + "/" + std::string(kStatusSegment) + "/" +
-                                             *job);
+  http::Response response = JsonResponse(
+      202, fhir::OperationOutcomeWith(fhir::IssueSeverity::kInformation, "informational",
+                                      "The export has started; poll the URL in Content-Location."));
+  response.SetHeader("Content-Location",
+                     call.base_url + "/" + std::string(kStatusSegment) + "/" + *job);
   return response;
 }
 
@@ -418,8 +417,8 @@ json Manifest(const FhirCall& call, std::string_view job_id, const ExportJobView
   json deleted = json::array();
   json error = json::array();
   for (const ExportFileInfo& file : job.files) {
-    json item = {{"type", file.type}, {"url", FileUrl(call, job_id, file.index)},
-                 {"count", file.count}};
+    json item = {
+        {"type", file.type}, {"url", FileUrl(call, job_id, file.index)}, {"count", file.count}};
     switch (file.kind) {
       case ExportFileKind::kOutput:
         output.push_back(std::move(item));
@@ -449,9 +448,9 @@ base::Result<http::Response> Status(const FhirCall& call, const std::string& job
 
   if (call.request.method == "DELETE") {
     if (!jobs.Cancel(job_id)) return Fail(NoSuchJob());
-    return JsonResponse(202, fhir::OperationOutcomeWith(
-                                 fhir::IssueSeverity::kInformation, "informational",
-                                 "The export was cancelled and its files removed."));
+    return JsonResponse(
+        202, fhir::OperationOutcomeWith(fhir::IssueSeverity::kInformation, "informational",
+                                        "The export was cancelled and its files removed."));
   }
   if (call.request.method != "GET") {
     return Fail(ErrorCode::kMethodNotAllowed,

@@ -10,13 +10,13 @@ namespace {
 using std::string_view_literals::operator""sv;
 
 constexpr std::array kBulkExportKeys = {
-    "levels"sv,         "since"sv,          "max_resources_per_file"sv,
+    "levels"sv,          "since"sv,           "max_resources_per_file"sv,
     "job_duration_ms"sv, "expire_after_ms"sv, "max_active_jobs"sv,
 };
 
 // Bounds that keep a mistyped number from making the export useless or the sandbox slow.
 constexpr std::int64_t kLargestFile = 1000000;
-constexpr std::int64_t kLongestJobMs = 600000;                // ten minutes
+constexpr std::int64_t kLongestJobMs = 600000;               // ten minutes
 constexpr std::int64_t kLongestLifetimeMs = 7LL * 86400000;  // a week
 constexpr std::int64_t kMostActiveJobs = 1000;
 

@@ -221,8 +221,7 @@ base::Result<std::string> BulkExportJobs::Start(ExportJobRequest request) {
   event.event = "bulk_export.started";
   event.subsystem = "sandbox.bulk";
   event.message = "A Bulk Data export job was queued.";
-  event.attributes.push_back(
-      {"types", static_cast<std::int64_t>(job->request.types.size())});
+  event.attributes.push_back({"types", static_cast<std::int64_t>(job->request.types.size())});
   observe::Log(event);
   return job->id;
 }
@@ -316,8 +315,7 @@ base::Status BulkExportJobs::State::Export(Job& job) {
           const fhir::Json bundle = {
               {"resourceType", "Bundle"},
               {"type", "transaction"},
-              {"entry",
-               {{{"request", {{"method", "DELETE"}, {"url", type + "/" + version.id}}}}}}};
+              {"entry", {{{"request", {{"method", "DELETE"}, {"url", type + "/" + version.id}}}}}}};
           deleted.Add("Bundle", bundle.dump());
           continue;
         }
@@ -369,7 +367,8 @@ std::optional<ExportJobView> BulkExportJobs::Find(std::string_view id) {
       view.progress = "exporting: " + std::to_string(job.types_done) + " of " +
                       std::to_string(job.request.types.size()) + " resource types done";
     } else {
-      const double total = std::chrono::duration<double>(job.ready_not_before - job.kicked_off).count();
+      const double total =
+          std::chrono::duration<double>(job.ready_not_before - job.kicked_off).count();
       const double elapsed = std::chrono::duration<double>(now - job.kicked_off).count();
       const int percent = std::clamp(static_cast<int>(100.0 * elapsed / total), 0, 99);
       view.progress = std::to_string(percent) + "% complete";

@@ -48,9 +48,10 @@ fhir::Json BuildCapabilityStatement(const Tenant& tenant, const std::set<Interac
     if ((type == "Patient" && bulk.patient) || (type == "Group" && bulk.group)) {
       entry["operation"] = {
           {{"name", "export"},
-           {"definition", type == "Patient"
-                              ? "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
-                              : "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"}}};
+           {"definition",
+            type == "Patient"
+                ? "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+                : "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"}}};
     }
     resources.push_back(std::move(entry));
   }
@@ -65,8 +66,9 @@ fhir::Json BuildCapabilityStatement(const Tenant& tenant, const std::set<Interac
   fhir::Json rest = {{"mode", "server"}, {"resource", std::move(resources)}};
   if (!system_interactions.empty()) rest["interaction"] = std::move(system_interactions);
   if (level.bulk_export.system) {
-    rest["operation"] = {{{"name", "export"},
-                          {"definition", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}}};
+    rest["operation"] = {
+        {{"name", "export"},
+         {"definition", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}}};
   }
 
   // SMART's second discovery route: the OAuth endpoints as an extension of rest.security.

@@ -359,7 +359,6 @@ base::Result<std::int64_t> ParseCount(const std::string& value) {
 // ---------------------------------------------------------------------------------------------
 // Routes.
 
-
 base::Result<http::Response> Read(const FhirCall& call, const std::string& type,
                                   const std::string& id) {
   if (auto ok = CheckSupported(call.tenant, type, Interaction::kRead); !ok) return Fail(ok.error());

@@ -1403,7 +1403,8 @@ base::Result<std::vector<SnapshotRow>> ResourceStore::ReadAsOf(std::string_view 
   }
   std::vector<SnapshotRow> rows;
   store::StatementScope read(impl_->Get(Query::kReadAsOf));
-  if (auto bound = Bind(*read, {type, snapshot.sequence, after_key, std::max<std::int64_t>(limit, 0)});
+  if (auto bound =
+          Bind(*read, {type, snapshot.sequence, after_key, std::max<std::int64_t>(limit, 0)});
       !bound) {
     return base::Fail(bound.error());
   }

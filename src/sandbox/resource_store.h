@@ -80,8 +80,8 @@ struct SearchPage {
 // (Bulk Data export). Every version it includes was stamped at or before `instant`, and every
 // later write is stamped strictly after it.
 struct StoreSnapshot {
-  std::int64_t sequence = 0;  // the last write included; 0 for an empty store
-  std::string instant;        // FHIR instant, UTC with milliseconds
+  std::int64_t sequence = 0;     // the last write included; 0 for an empty store
+  std::string instant;           // FHIR instant, UTC with milliseconds
   std::uint64_t generation = 0;  // the store's clear count when the snapshot was taken
 };
 

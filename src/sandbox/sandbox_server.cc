@@ -295,8 +295,7 @@ FhirAnswer SandboxServer::CallFhir(Tenant& tenant, const http::Request& request,
     grant = std::move(*authenticated);
   }
 
-  FhirCall call{tenant, request, segments, urls.fhir_base, started_at_,
-                grant ? &*grant : nullptr};
+  FhirCall call{tenant, request, segments, urls.fhir_base, started_at_, grant ? &*grant : nullptr};
   FhirAnswer answer = HandleFhirCall(call);
   if (grant) {
     if (auto allowed = AuthorizeFhirAnswer(*grant, request, segments, answer.response); !allowed) {

@@ -36,7 +36,7 @@ constexpr std::array kTopLevelKeys = {"server"sv, "build_levels"sv, "tenants"sv}
 constexpr std::array kServerKeys = {"host"sv, "port"sv, "threads"sv, "max_header_bytes"sv,
                                     "max_body_bytes"sv};
 constexpr std::array kBuildLevelKeys = {
-    "description"sv, "software_version"sv,     "update_as_create"sv,    "system_interactions"sv,
+    "description"sv, "software_version"sv,     "update_as_create"sv,     "system_interactions"sv,
     "resources"sv,   kSearchBuildLevelKeys[0], kSearchBuildLevelKeys[1], kBulkExportBuildLevelKey};
 constexpr std::array kTenantKeys = {"name"sv,      "display_name"sv, "build_level"sv, "id_style"sv,
                                     "id_length"sv, "storage"sv,      "baseline"sv,    "traffic"sv,
@@ -364,9 +364,11 @@ class ConfigReader {
     ReadBuildLevelSearch(*table, path, level,
                          [this](toml::source_position position, std::string_view key_path,
                                 std::string_view what) { AddProblem(position, key_path, what); });
-    ReadBuildLevelBulkExport(*table, path, level,
-                             [this](toml::source_position position, std::string_view key_path,
-                                    std::string_view what) { AddProblem(position, key_path, what); });
+    ReadBuildLevelBulkExport(
+        *table, path, level,
+        [this](toml::source_position position, std::string_view key_path, std::string_view what) {
+          AddProblem(position, key_path, what);
+        });
 
     levels.emplace(level.name, std::move(level));
   }
