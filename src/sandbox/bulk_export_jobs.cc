@@ -136,8 +136,12 @@ struct BulkExportJobs::Job {
 };
 
 struct BulkExportJobs::State {
-  State(ResourceStore& store_in, const BulkExportSettings& settings_in, bool strict_meta_in)
-      : store(store_in), settings(settings_in), strict_meta(strict_meta_in) {}
+  State(std::string tenant_in, ResourceStore& store_in, const BulkExportSettings& settings_in,
+        bool strict_meta_in)
+      : tenant(std::move(tenant_in)),
+        store(store_in),
+        settings(settings_in),
+        strict_meta(strict_meta_in) {}
 
   // Runs queued jobs until stopping.
   void Work();
@@ -147,6 +151,7 @@ struct BulkExportJobs::State {
   void SweepExpired(SteadyTime now);
   bool Active(const Job& job, SteadyTime now) const;
 
+  const std::string tenant;
   ResourceStore& store;
   const BulkExportSettings& settings;
   const bool strict_meta;
@@ -159,9 +164,9 @@ struct BulkExportJobs::State {
   std::thread worker;  // started with the first job
 };
 
-BulkExportJobs::BulkExportJobs(ResourceStore& store, const BulkExportSettings& settings,
-                               bool strict_meta)
-    : state_(std::make_unique<State>(store, settings, strict_meta)) {}
+BulkExportJobs::BulkExportJobs(std::string tenant_name, ResourceStore& store,
+                               const BulkExportSettings& settings, bool strict_meta)
+    : state_(std::make_unique<State>(std::move(tenant_name), store, settings, strict_meta)) {}
 
 BulkExportJobs::~BulkExportJobs() {
   {
@@ -220,6 +225,7 @@ base::Result<std::string> BulkExportJobs::Start(ExportJobRequest request) {
   observe::LogEvent event;
   event.event = "bulk_export.started";
   event.subsystem = "sandbox.bulk";
+  event.tenant = state_->tenant;
   event.message = "A Bulk Data export job was queued.";
   event.attributes.push_back({"types", static_cast<std::int64_t>(job->request.types.size())});
   observe::Log(event);
@@ -243,6 +249,7 @@ void BulkExportJobs::State::Work() {
 
     observe::LogEvent event;
     event.subsystem = "sandbox.bulk";
+    event.tenant = tenant;
     {
       const std::lock_guard lock(mutex);
       job->finished = std::chrono::steady_clock::now();

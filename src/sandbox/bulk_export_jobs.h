@@ -15,6 +15,9 @@
 // - _since keeps resources whose meta.lastUpdated is strictly later than it (the spec's "later
 //   than"); since every write after a snapshot is stamped after its instant, passing the last
 //   transactionTime as the next _since loses nothing and repeats nothing;
+// - with _since, a Group export does not add the older data of members who joined the Group
+//   after _since (the IG allows either; a client that tracks membership exports new members in
+//   full);
 // - Patient-level and Group-level jobs keep the patient compartment of their cohort: Patient
 //   resources of the cohort and resources whose `patient` search parameter names one of them.
 //   Limitation: compartment links other than the `patient` parameter (an Observation whose
@@ -90,8 +93,9 @@ struct ExportJobView {
 class BulkExportJobs {
  public:
   // `store` and `settings` must outlive the jobs. `strict_meta`: files carry resources without
-  // meta.versionId and meta.lastUpdated, as the tenant serves them.
-  BulkExportJobs(ResourceStore& store, const BulkExportSettings& settings, bool strict_meta);
+  // meta.versionId and meta.lastUpdated, as the tenant serves them. `tenant_name` is for logs.
+  BulkExportJobs(std::string tenant_name, ResourceStore& store, const BulkExportSettings& settings,
+                 bool strict_meta);
   // Cancels every job and waits for the one running, if any.
   ~BulkExportJobs();
 

@@ -20,8 +20,8 @@ Tenant::Tenant(TenantConfig config, const BuildLevel& build_level, IdGenerator i
                        std::chrono::seconds(60), std::chrono::hours(24), config_.auth.auto_approve,
                        config_.auth.default_patient, config_.auth.user_practitioner},
           HttpJwksFetcher())),
-      bulk_exports_(std::make_unique<BulkExportJobs>(*store_, build_level_.bulk_export,
-                                                     build_level_.search.strict_meta)) {}
+      bulk_exports_(std::make_unique<BulkExportJobs>(
+          config_.name, *store_, build_level_.bulk_export, build_level_.search.strict_meta)) {}
 
 base::Result<std::unique_ptr<Tenant>> Tenant::Open(TenantConfig config,
                                                    const BuildLevel& build_level) {
