@@ -5,6 +5,7 @@
 // answers; everything else is refused with a precise OperationOutcome. The CapabilityStatement
 // is generated from it.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -56,6 +57,26 @@ struct SearchSettings {
   bool epic_codes = false;                // Epic's codes in OperationOutcome details
 };
 
+// Bulk Data $export ([build_levels.<name>.bulk_export] in the tenant file). Off by default.
+struct BulkExportSettings {
+  // The kick-off endpoints offered: [base]/$export, [base]/Patient/$export and
+  // [base]/Group/{id}/$export. None of them: the level has no Bulk Data at all.
+  bool system = false;
+  bool patient = false;
+  bool group = false;
+  bool since = false;                          // _since accepted (Epic refuses it)
+  std::int64_t max_resources_per_file = 1000;  // a type with more is split over several files
+  // A job reports 202 (in progress) at least this long after its kick-off, so that clients
+  // exercise polling even on a small store.
+  std::chrono::milliseconds job_duration{0};
+  // How long a completed job's manifest and files stay available, from its completion.
+  std::chrono::milliseconds expire_after{std::chrono::hours(1)};
+  // Jobs of a tenant not yet complete at once; one more is refused with 429. 0: no limit.
+  std::int64_t max_active_jobs = 0;
+
+  bool Enabled() const { return system || patient || group; }
+};
+
 struct BuildLevel {
   std::string name;              // e.g. "epic-2024-aug"
   std::string description;       // shown in the CapabilityStatement
@@ -67,6 +88,7 @@ struct BuildLevel {
   // on them answers 403, unlike types the level does not know at all (404).
   std::set<std::string, std::less<>> types_not_enabled;
   SearchSettings search;
+  BulkExportSettings bulk_export;
 
   bool SupportsType(std::string_view type) const;
   bool Supports(std::string_view type, Interaction interaction) const;

@@ -43,6 +43,16 @@ fhir::Json BuildCapabilityStatement(const Tenant& tenant, const std::set<Interac
       }
       entry["searchParam"] = std::move(parameters);
     }
+    // Bulk Data's type-level kick-offs, as the IG's CapabilityStatement names them.
+    const BulkExportSettings& bulk = level.bulk_export;
+    if ((type == "Patient" && bulk.patient) || (type == "Group" && bulk.group)) {
+      entry["operation"] = {
+          {{"name", "export"},
+           {"definition",
+            type == "Patient"
+                ? "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+                : "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"}}};
+    }
     resources.push_back(std::move(entry));
   }
 
@@ -55,6 +65,11 @@ fhir::Json BuildCapabilityStatement(const Tenant& tenant, const std::set<Interac
 
   fhir::Json rest = {{"mode", "server"}, {"resource", std::move(resources)}};
   if (!system_interactions.empty()) rest["interaction"] = std::move(system_interactions);
+  if (level.bulk_export.system) {
+    rest["operation"] = {
+        {{"name", "export"},
+         {"definition", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}}};
+  }
 
   // SMART's second discovery route: the OAuth endpoints as an extension of rest.security.
   const std::string_view base(base_url);
@@ -81,7 +96,7 @@ fhir::Json BuildCapabilityStatement(const Tenant& tenant, const std::set<Interac
                             "enforced."}};
 
   const TenantConfig& config = tenant.config();
-  return {
+  fhir::Json statement = {
       {"resourceType", "CapabilityStatement"},
       {"status", "active"},
       {"date", date},
@@ -95,6 +110,10 @@ fhir::Json BuildCapabilityStatement(const Tenant& tenant, const std::set<Interac
       {"format", {"application/fhir+json", "json"}},
       {"rest", {std::move(rest)}},
   };
+  if (level.bulk_export.Enabled()) {
+    statement["instantiates"] = {"http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"};
+  }
+  return statement;
 }
 
 }  // namespace fhirbridge::sandbox

@@ -10,6 +10,7 @@
 #include "fhir/json.h"
 #include "fhir/operation_outcome.h"
 #include "fhir/resource_types.h"
+#include "sandbox/bulk_export.h"
 #include "sandbox/capability_statement.h"
 #include "sandbox/search.h"
 
@@ -357,14 +358,6 @@ base::Result<std::int64_t> ParseCount(const std::string& value) {
 
 // ---------------------------------------------------------------------------------------------
 // Routes.
-
-http::Response JsonResponse(int status, const json& body) {
-  http::Response response;
-  response.status = status;
-  response.SetHeader("Content-Type", std::string(kFhirJson));
-  response.body = body.dump();
-  return response;
-}
 
 base::Result<http::Response> Read(const FhirCall& call, const std::string& type,
                                   const std::string& id) {
@@ -957,6 +950,7 @@ Routed Route(const FhirCall& call) {
     }
     return {kRouteSystemHistory, History(call, std::nullopt, std::nullopt)};
   }
+  if (auto bulk = HandleBulkExportCall(call)) return {bulk->route, std::move(bulk->result)};
   if (!fhir::IsR4ResourceType(first)) {
     return {kRouteUnknown,
             Fail(ErrorCode::kUnknownRoute, "'" + first.substr(0, 64) +
@@ -1013,6 +1007,14 @@ const std::set<Interaction>& ImplementedInteractions() {
       Interaction::kHistorySystem, Interaction::kSearchType,
   };
   return implemented;
+}
+
+http::Response JsonResponse(int status, const json& body) {
+  http::Response response;
+  response.status = status;
+  response.SetHeader("Content-Type", std::string(kFhirJson));
+  response.body = body.dump();
+  return response;
 }
 
 http::Response ErrorResponse(const base::Error& error) {

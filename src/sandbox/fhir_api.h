@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "http/message.h"
+#include "sandbox/auth_server.h"
 #include "sandbox/build_level.h"
 #include "sandbox/tenant.h"
 
@@ -26,6 +27,9 @@ struct FhirCall {
   std::span<const std::string> segments;  // path segments after the tenant's FHIR base
   std::string base_url;                   // absolute, e.g. "http://127.0.0.1:8090/t/api/FHIR/R4"
   std::string server_started;             // FHIR instant, for CapabilityStatement.date
+  // The bearer token's grant when the request carried one (checked already); operations that
+  // check their own access (Bulk Data) read it.
+  const AccessGrant* grant = nullptr;
 };
 
 struct FhirAnswer {
@@ -38,5 +42,8 @@ FhirAnswer HandleFhirCall(const FhirCall& call);
 
 // An OperationOutcome response for `error`, with the catalogue's status.
 http::Response ErrorResponse(const base::Error& error);
+
+// A response with `body` as application/fhir+json.
+http::Response JsonResponse(int status, const fhir::Json& body);
 
 }  // namespace fhirbridge::sandbox

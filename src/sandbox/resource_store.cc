@@ -192,6 +192,8 @@ enum class Query {
   kCountHistoryType,
   kCountHistoryAll,
   kCountByType,
+  kLatestSequence,
+  kReadAsOf,
   kLatestUpdate,
 };
 constexpr int kQueryCount = static_cast<int>(Query::kLatestUpdate) + 1;
@@ -285,6 +287,16 @@ std::string_view SqlFor(Query query) {
       return "SELECT COUNT(*) FROM resource_versions WHERE (?3 IS NULL OR last_updated >= ?3)";
     case Query::kCountByType:
       return "SELECT type, COUNT(*) FROM resource_current WHERE deleted = 0 GROUP BY type";
+    case Query::kLatestSequence:
+      return "SELECT MAX(seq) FROM resource_versions";
+    case Query::kReadAsOf:
+      // Each resource's latest version at or before the snapshot's sequence ?2; the subquery
+      // walks the (type, id, version) index of that one resource.
+      return "SELECT c.rid, v.type, v.id, v.version, v.last_updated, v.deleted, v.json, v.seq, "
+             "v.method FROM resource_current AS c JOIN resource_versions AS v ON v.seq = "
+             "(SELECT MAX(w.seq) FROM resource_versions AS w "
+             "WHERE w.type = c.type AND w.id = c.id AND w.seq <= ?2) "
+             "WHERE c.type = ?1 AND c.rid > ?3 ORDER BY c.rid LIMIT ?4";
     case Query::kLatestUpdate:
       return "SELECT MAX(last_updated) FROM resource_versions";
   }
@@ -485,6 +497,8 @@ struct ResourceStore::Impl : ParameterIds {
   // The last meta.lastUpdated handed out; later writes are stamped strictly after it, even if
   // the wall clock steps back, so history order and _since stay consistent.
   MillisecondTime last_update{};
+  // Counts the times the store was emptied, so that snapshots taken before can tell.
+  std::uint64_t generation = 0;
 };
 
 base::Status ResourceStore::Impl::PrepareStatements() {
@@ -1204,6 +1218,9 @@ base::Status ResourceStore::Impl::AddIncluded(const StoreSearch& search, SearchP
 }
 
 base::Status ResourceStore::Impl::DeleteEverything() {
+  // Counted even if the enclosing transaction rolls back: a snapshot then fails needlessly,
+  // which is safe, where missing a clear would not be.
+  ++generation;
   // Children before parents, for the foreign key from resource_current. Parameter numbers and
   // the index fingerprint stay: they describe the definitions, not the data.
   return database.Execute(
@@ -1458,6 +1475,44 @@ base::Status ResourceStore::Clear() {
   if (!guard) return base::Fail(guard.error());
   if (auto cleared = impl_->DeleteEverything(); !cleared) return cleared;
   return guard->Commit();
+}
+
+base::Result<StoreSnapshot> ResourceStore::TakeSnapshot() {
+  const std::lock_guard lock(impl_->mutex);
+  StoreSnapshot snapshot;
+  store::StatementScope latest(impl_->Get(Query::kLatestSequence));
+  const auto has_row = latest->Step();
+  if (!has_row) return base::Fail(has_row.error());
+  if (*has_row && !latest->ColumnIsNull(0)) snapshot.sequence = latest->ColumnInt64(0);
+  // Reserving an instant makes every later write carry a later one (see NextInstant).
+  snapshot.instant = impl_->NextInstant();
+  snapshot.generation = impl_->generation;
+  return snapshot;
+}
+
+base::Result<std::vector<SnapshotRow>> ResourceStore::ReadAsOf(std::string_view type,
+                                                               const StoreSnapshot& snapshot,
+                                                               std::int64_t after_key,
+                                                               std::int64_t limit) {
+  const std::lock_guard lock(impl_->mutex);
+  if (impl_->generation != snapshot.generation) {
+    return base::Fail(ErrorCode::kCancelled,
+                      "the store was reset after the snapshot was taken; its versions are gone");
+  }
+  std::vector<SnapshotRow> rows;
+  store::StatementScope read(impl_->Get(Query::kReadAsOf));
+  if (auto bound =
+          Bind(*read, {type, snapshot.sequence, after_key, std::max<std::int64_t>(limit, 0)});
+      !bound) {
+    return base::Fail(bound.error());
+  }
+  for (;;) {
+    const auto has_row = read->Step();
+    if (!has_row) return base::Fail(has_row.error());
+    if (!*has_row) break;
+    rows.push_back(SnapshotRow{read->ColumnInt64(0), RowToVersion(*read, 1)});
+  }
+  return rows;
 }
 
 base::Result<std::map<std::string, std::int64_t>> ResourceStore::CountByType() {

@@ -76,6 +76,22 @@ struct SearchPage {
   bool included_truncated = false;  // StoreSearch::max_included was reached
 };
 
+// A point in the store's write order, for reading the store as it was then while writes go on
+// (Bulk Data export). Every version it includes was stamped at or before `instant`, and every
+// later write is stamped strictly after it.
+struct StoreSnapshot {
+  std::int64_t sequence = 0;     // the last write included; 0 for an empty store
+  std::string instant;           // FHIR instant, UTC with milliseconds
+  std::uint64_t generation = 0;  // the store's clear count when the snapshot was taken
+};
+
+// One resource as a snapshot saw it: its latest version at or before the snapshot (a delete
+// when it was deleted by then).
+struct SnapshotRow {
+  std::int64_t key = 0;  // the resource's number; rows come in increasing key order
+  StoredVersion version;
+};
+
 using IdGenerator = std::function<std::string()>;
 
 // Which R4 search parameters a store indexes: true to index `code` on `type`. Whatever it says,
@@ -166,6 +182,17 @@ class ResourceStore {
 
   // Number of current (not deleted) resources per type.
   base::Result<std::map<std::string, std::int64_t>> CountByType();
+
+  // Takes a snapshot of the store as it is now (see StoreSnapshot).
+  base::Result<StoreSnapshot> TakeSnapshot();
+
+  // Up to `limit` resources of `type` with keys greater than `after_key`, each as of `snapshot`;
+  // resources created after the snapshot are left out. Each call holds the store only for its
+  // own reads. kCancelled when the store was cleared (reset) since the snapshot, because the
+  // versions it named are gone.
+  base::Result<std::vector<SnapshotRow>> ReadAsOf(std::string_view type,
+                                                  const StoreSnapshot& snapshot,
+                                                  std::int64_t after_key, std::int64_t limit);
 
   // One page of `search` over current resources, answered from the search index (see
   // sandbox/search_query.h). Read-only; the page, its total and its included resources are

@@ -632,5 +632,59 @@ TEST(ResourceStoreSearchTest, AnIndexBuiltFromOtherDefinitionsIsRebuiltOnOpen) {
             std::vector<std::string>{id});
 }
 
+TEST(ResourceStoreTest, ReadAsOfSeesTheStoreAsItWasAtTheSnapshot) {
+  auto store = OpenInMemory();
+  const StoredVersion kept = CreatePatient(*store, Patient("Kept"));
+  const StoredVersion changed = CreatePatient(*store, Patient("Before"));
+  const StoredVersion removed = CreatePatient(*store, Patient("Removed"));
+  auto snapshot = store->TakeSnapshot();
+  ASSERT_TRUE(snapshot.has_value());
+  EXPECT_EQ(snapshot->sequence, removed.sequence);
+  EXPECT_GT(snapshot->instant, removed.last_updated);
+
+  // Writes after the snapshot: an update, a delete and a create.
+  ASSERT_TRUE(UpdatePatient(*store, changed.id, Patient("After")));
+  {
+    auto transaction = store->Begin();
+    ASSERT_TRUE((*transaction)->Delete("Patient", removed.id));
+    ASSERT_TRUE((*transaction)->Commit());
+  }
+  const StoredVersion created = CreatePatient(*store, Patient("New"));
+  EXPECT_GT(created.last_updated, snapshot->instant) << "later writes are stamped later";
+
+  // Two batches of two and one, in key order, as of the snapshot.
+  auto first = store->ReadAsOf("Patient", *snapshot, 0, 2);
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].version.id, kept.id);
+  EXPECT_EQ((*first)[1].version.id, changed.id);
+  EXPECT_NE((*first)[1].version.json.find("Before"), std::string::npos);
+  auto second = store->ReadAsOf("Patient", *snapshot, (*first)[1].key, 2);
+  ASSERT_TRUE(second.has_value());
+  ASSERT_EQ(second->size(), 1u) << "the resource created later is not in the snapshot";
+  EXPECT_EQ((*second)[0].version.id, removed.id);
+  EXPECT_FALSE((*second)[0].version.deleted) << "deleted after the snapshot";
+
+  // A snapshot taken now sees the delete as the resource's latest version.
+  auto now = store->TakeSnapshot();
+  auto latest = store->ReadAsOf("Patient", *now, 0, 10);
+  ASSERT_TRUE(latest.has_value());
+  ASSERT_EQ(latest->size(), 4u);
+  EXPECT_TRUE((*latest)[2].version.deleted);
+  EXPECT_TRUE(store->ReadAsOf("Observation", *now, 0, 10)->empty());
+}
+
+TEST(ResourceStoreTest, ReadAsOfFailsAfterTheStoreWasCleared) {
+  auto store = OpenInMemory();
+  CreatePatient(*store, Patient("A"));
+  auto snapshot = store->TakeSnapshot();
+  ASSERT_TRUE(snapshot.has_value());
+  ASSERT_TRUE(store->Clear());
+  CreatePatient(*store, Patient("B"));
+  const auto rows = store->ReadAsOf("Patient", *snapshot, 0, 10);
+  ASSERT_FALSE(rows.has_value());
+  EXPECT_EQ(rows.error().code, ErrorCode::kCancelled);
+}
+
 }  // namespace
 }  // namespace fhirbridge::sandbox

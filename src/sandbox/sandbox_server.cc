@@ -229,6 +229,11 @@ std::string SandboxServer::Origin() const {
   return "http://" + config_.server.host + ":" + std::to_string(port());
 }
 
+Tenant* SandboxServer::FindTenant(std::string_view name) {
+  const auto found = tenants_.find(name);
+  return found == tenants_.end() ? nullptr : found->second.get();
+}
+
 void SandboxServer::Stop() {
   if (server_) server_->Stop();
 }
@@ -290,7 +295,7 @@ FhirAnswer SandboxServer::CallFhir(Tenant& tenant, const http::Request& request,
     grant = std::move(*authenticated);
   }
 
-  FhirCall call{tenant, request, segments, urls.fhir_base, started_at_};
+  FhirCall call{tenant, request, segments, urls.fhir_base, started_at_, grant ? &*grant : nullptr};
   FhirAnswer answer = HandleFhirCall(call);
   if (grant) {
     if (auto allowed = AuthorizeFhirAnswer(*grant, request, segments, answer.response); !allowed) {

@@ -45,6 +45,8 @@ class SandboxServer {
   // "http://host:port", for messages and tests.
   std::string Origin() const;
   const SandboxConfig& config() const { return config_; }
+  // The tenant called `name`, or nullptr; for in-process tests and tools.
+  Tenant* FindTenant(std::string_view name);
 
   // Graceful shutdown: see http::Server::Stop.
   void Stop();

@@ -20,7 +20,9 @@ Tenant::Tenant(TenantConfig config, const BuildLevel& build_level, IdGenerator i
           AuthSettings{std::chrono::seconds(config_.auth.access_token_seconds),
                        std::chrono::seconds(60), std::chrono::hours(24), config_.auth.auto_approve,
                        config_.auth.default_patient, config_.auth.user_practitioner},
-          HttpJwksFetcher())) {}
+          HttpJwksFetcher())),
+      bulk_exports_(std::make_unique<BulkExportJobs>(
+          config_.name, *store_, build_level_.bulk_export, build_level_.search.strict_meta)) {}
 
 base::Result<std::unique_ptr<Tenant>> Tenant::Open(TenantConfig config,
                                                    const BuildLevel& build_level) {

@@ -9,6 +9,7 @@
 #include "base/result.h"
 #include "sandbox/auth_server.h"
 #include "sandbox/build_level.h"
+#include "sandbox/bulk_export_jobs.h"
 #include "sandbox/resource_store.h"
 #include "sandbox/tenant_config.h"
 #include "sandbox/tenant_traffic.h"
@@ -31,6 +32,8 @@ class Tenant {
   // The tenant's SMART authorization server and whether its FHIR API requires a token.
   AuthorizationServer& auth() { return *auth_; }
   bool requires_token() const { return config_.auth.required; }
+  // The tenant's Bulk Data export jobs.
+  BulkExportJobs& bulk_exports() { return *bulk_exports_; }
 
   // Removes everything clients wrote and loads the baseline again, in one transaction: a client
   // never sees a half-reset tenant. Returns the number of baseline resources loaded.
@@ -49,6 +52,8 @@ class Tenant {
   std::unique_ptr<ResourceStore> store_;
   TenantTraffic traffic_;
   std::unique_ptr<AuthorizationServer> auth_;
+  // After the store: its worker reads the store, so it must stop first.
+  std::unique_ptr<BulkExportJobs> bulk_exports_;
 };
 
 }  // namespace fhirbridge::sandbox

@@ -19,6 +19,7 @@
 #include "base/embedded_files.h"
 #include "fhir/resource_types.h"
 #include "sandbox/auth_config_toml.h"
+#include "sandbox/bulk_export_config_toml.h"
 #include "sandbox/id_generator.h"
 #include "sandbox/search_config_toml.h"
 #include "sandbox/traffic_config_toml.h"
@@ -35,8 +36,8 @@ constexpr std::array kTopLevelKeys = {"server"sv, "build_levels"sv, "tenants"sv}
 constexpr std::array kServerKeys = {"host"sv, "port"sv, "threads"sv, "max_header_bytes"sv,
                                     "max_body_bytes"sv};
 constexpr std::array kBuildLevelKeys = {
-    "description"sv, "software_version"sv,     "update_as_create"sv,    "system_interactions"sv,
-    "resources"sv,   kSearchBuildLevelKeys[0], kSearchBuildLevelKeys[1]};
+    "description"sv, "software_version"sv,     "update_as_create"sv,     "system_interactions"sv,
+    "resources"sv,   kSearchBuildLevelKeys[0], kSearchBuildLevelKeys[1], kBulkExportBuildLevelKey};
 constexpr std::array kTenantKeys = {"name"sv,      "display_name"sv, "build_level"sv, "id_style"sv,
                                     "id_length"sv, "storage"sv,      "baseline"sv,    "traffic"sv,
                                     "faults"sv,    "auth"sv};
@@ -363,6 +364,11 @@ class ConfigReader {
     ReadBuildLevelSearch(*table, path, level,
                          [this](toml::source_position position, std::string_view key_path,
                                 std::string_view what) { AddProblem(position, key_path, what); });
+    ReadBuildLevelBulkExport(
+        *table, path, level,
+        [this](toml::source_position position, std::string_view key_path, std::string_view what) {
+          AddProblem(position, key_path, what);
+        });
 
     levels.emplace(level.name, std::move(level));
   }
