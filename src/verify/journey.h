@@ -47,11 +47,11 @@ struct JourneyStep {
   int expected_status = 200;
   Expect expect = Expect::kNothing;
   std::vector<std::string> required_fields;  // per resource; "medication[x]" for choice types
-  std::string patient_reference_field;  // every match must reference the patient: "subject"
-  bool exactly_one_match = false;       // the search must find exactly one resource
-  bool require_some_match = false;      // the search must find at least one resource
-  bool check_expected_extensions = false;  // the site's expected extensions for the type
-  bool classify_medications = false;       // count coded, by-reference and free-text entries
+  std::string patient_reference_field;       // every match must reference the patient: "subject"
+  bool exactly_one_match = false;            // the search must find exactly one resource
+  bool require_some_match = false;           // the search must find at least one resource
+  bool check_expected_extensions = false;    // the site's expected extensions for the type
+  bool classify_medications = false;         // count coded, by-reference and free-text entries
 
   // The step captures the id of its single match (or of its resource) as {patient_id}.
   bool captures_patient_id = false;

@@ -42,8 +42,8 @@ base::Result<KnownPatient> FromPatient(const fhir::Json& patient, const std::str
     return base::Fail(ErrorCode::kInvalidResource,
                       "the Patient has no identifier with a system and a value", where);
   }
-  return KnownPatient{{}, (*chosen)["system"].get<std::string>(),
-                      (*chosen)["value"].get<std::string>()};
+  return KnownPatient{
+      {}, (*chosen)["system"].get<std::string>(), (*chosen)["value"].get<std::string>()};
 }
 
 base::Status AddIfPatient(const fhir::Json& resource, const std::string& where,

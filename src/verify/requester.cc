@@ -30,8 +30,8 @@ void AddIssueWarnings(const Json& outcome, std::vector<ResponseWarning>& warning
 }
 
 bool IsOperationOutcome(const Json& resource) {
-  return resource.is_object() && resource.value("resourceType", std::string()) ==
-                                     "OperationOutcome";
+  return resource.is_object() &&
+         resource.value("resourceType", std::string()) == "OperationOutcome";
 }
 
 }  // namespace

@@ -104,9 +104,9 @@ std::string_view MedicationFormName(MedicationForm form) {
     case MedicationForm::kFreeText:
       return "free text";
     case MedicationForm::kMissing:
-      return "no medication";
+      return "none";
   }
-  return "no medication";
+  return "none";
 }
 
 }  // namespace fhirbridge::verify

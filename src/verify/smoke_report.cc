@@ -59,14 +59,16 @@ void RenderSiteMarkdown(const SiteReport& site, std::ostringstream& out) {
       << " ms, p95 " << FormatMs(latency.p95_ms) << " ms, p99 " << FormatMs(latency.p99_ms)
       << " ms over " << latency.count << " requests.\n\n";
 
-  out << "| step | patient | result | HTTP | ms | request id | warnings |\n";
-  out << "|---|---|---|---|---|---|---|\n";
+  out << "| step | patient | result | HTTP | ms | found | warnings | request id |\n";
+  out << "|---|---|---|---|---|---|---|---|\n";
   for (const auto& step : site.steps) {
-    out << "| " << Cell(step.name) << " | " << (step.patient_label.empty() ? "-" : step.patient_label)
-        << " | " << StepOutcomeName(step.outcome) << " | "
+    out << "| " << Cell(step.name) << " | "
+        << (step.patient_label.empty() ? "-" : step.patient_label) << " | "
+        << StepOutcomeName(step.outcome) << " | "
         << (step.http_status == 0 ? "-" : std::to_string(step.http_status)) << " | "
-        << (step.timed ? FormatMs(step.latency_ms) : "-") << " | " << Code(step.request_id)
-        << " | " << step.warnings.size() << " |\n";
+        << (step.timed ? FormatMs(step.latency_ms) : "-") << " | "
+        << (step.matches ? std::to_string(*step.matches) : "-") << " | " << step.warnings.size()
+        << " | " << Code(step.request_id) << " |\n";
   }
   out << "\n";
 
@@ -82,11 +84,25 @@ void RenderSiteMarkdown(const SiteReport& site, std::ostringstream& out) {
   }
 
   if (site.Count(StepOutcome::kSkipped) > 0) {
-    out << "### Skipped\n\n";
+    // One line per step and reason, however many patients it was skipped for.
+    std::vector<std::pair<std::string, std::vector<std::string>>> skipped;
     for (const auto& step : site.steps) {
-      if (step.outcome == StepOutcome::kSkipped) {
-        out << "- **" << step.DisplayName() << "**: skipped: " << step.skip_reason << "\n";
+      if (step.outcome != StepOutcome::kSkipped) continue;
+      const std::string key = "**" + step.name + "**: skipped: " + step.skip_reason;
+      auto found = std::find_if(skipped.begin(), skipped.end(),
+                                [&](const auto& item) { return item.first == key; });
+      if (found == skipped.end()) found = skipped.insert(skipped.end(), {key, {}});
+      if (!step.patient_label.empty()) found->second.push_back(step.patient_label);
+    }
+    out << "### Skipped\n\n";
+    for (const auto& [key, labels] : skipped) {
+      out << "- " << key;
+      if (!labels.empty()) {
+        out << " (";
+        for (std::size_t i = 0; i < labels.size(); ++i) out << (i == 0 ? "" : ", ") << labels[i];
+        out << ")";
       }
+      out << "\n";
     }
     out << "\n";
   }
@@ -111,7 +127,11 @@ void RenderSiteMarkdown(const SiteReport& site, std::ostringstream& out) {
   if (any_note) {
     out << "### Notes\n\n";
     for (const auto& step : site.steps) {
-      for (const auto& note : step.notes) out << "- **" << step.DisplayName() << "**: " << note << "\n";
+      if (step.notes.empty()) continue;
+      out << "- **" << step.DisplayName() << "**: ";
+      for (std::size_t i = 0; i < step.notes.size(); ++i)
+        out << (i == 0 ? "" : "; ") << step.notes[i];
+      out << "\n";
     }
     out << "\n";
   }
@@ -149,7 +169,8 @@ std::size_t AppendUtf8(std::string_view text, std::size_t i, std::string& out) {
     }
     code_point = (code_point << 6) | (byte(i + k) & 0x3Fu);
   }
-  const bool overlong = (length == 3 && code_point < 0x800) || (length == 4 && code_point < 0x10000);
+  const bool overlong =
+      (length == 3 && code_point < 0x800) || (length == 4 && code_point < 0x10000);
   const bool surrogate = code_point >= 0xD800 && code_point <= 0xDFFF;
   const bool not_a_character = code_point == 0xFFFE || code_point == 0xFFFF;
   if (overlong || surrogate || not_a_character || code_point > 0x10FFFF) {
@@ -233,7 +254,8 @@ LatencySummary SiteReport::Latency() const {
 }
 
 bool SmokeReport::Passed() const {
-  return std::all_of(sites.begin(), sites.end(), [](const SiteReport& site) { return site.Passed(); });
+  return std::all_of(sites.begin(), sites.end(),
+                     [](const SiteReport& site) { return site.Passed(); });
 }
 
 std::string RenderMarkdown(const SmokeReport& report) {
@@ -242,8 +264,8 @@ std::string RenderMarkdown(const SmokeReport& report) {
   for (const auto& site : report.sites) failed_sites += site.Passed() ? 0 : 1;
   out << "# fhirbridge smoke report\n\n";
   out << "Journey `" << report.journey << "`, generated " << report.generated_at << ": "
-      << report.sites.size() << (report.sites.size() == 1 ? " site, " : " sites, ")
-      << failed_sites << " failed. Every request was marked `X-Synthetic-Transaction: true` and "
+      << report.sites.size() << (report.sites.size() == 1 ? " site, " : " sites, ") << failed_sites
+      << " failed. Every request was marked `X-Synthetic-Transaction: true` and "
       << "carried an `X-Request-Id`; patients are named by label only.\n\n";
   for (const auto& site : report.sites) RenderSiteMarkdown(site, out);
   return out.str();
@@ -289,6 +311,7 @@ fhir::Json RenderJson(const SmokeReport& report) {
       }
       item["request_id"] = step.request_id.empty() ? fhir::Json() : fhir::Json(step.request_id);
       item["http_status"] = step.http_status == 0 ? fhir::Json() : fhir::Json(step.http_status);
+      item["matches"] = step.matches ? fhir::Json(*step.matches) : fhir::Json();
       item["latency_ms"] = step.timed ? fhir::Json(step.latency_ms) : fhir::Json();
       entry["steps"].push_back(std::move(item));
     }
@@ -297,7 +320,7 @@ fhir::Json RenderJson(const SmokeReport& report) {
   return document;
 }
 
-std::string EscapeXml(std::string_view text) {
+std::string EscapeXml(std::string_view text, bool attribute) {
   std::string out;
   out.reserve(text.size());
   std::size_t i = 0;
@@ -324,10 +347,10 @@ std::string EscapeXml(std::string_view text) {
         out += "&apos;";
         break;
       case '\t':
-        out += "&#9;";
+        out += attribute ? "&#9;" : "\t";
         break;
       case '\n':
-        out += "&#10;";
+        out += attribute ? "&#10;" : "\n";
         break;
       case '\r':
         out += "&#13;";
@@ -389,19 +412,22 @@ std::string RenderJunitXml(const SmokeReport& report) {
         Attribute(out, "message", step.skip_reason);
         out << "/>\n";
       } else if (step.outcome == StepOutcome::kFailed) {
-        std::string detail = step.request + "\nrequest id: " +
-                             (step.request_id.empty() ? "-" : step.request_id) + "\n";
+        std::string detail = step.request +
+                             "\nrequest id: " + (step.request_id.empty() ? "-" : step.request_id) +
+                             "\n";
         for (const auto& failure : step.failures) detail += "- " + failure + "\n";
         out << "      <failure";
         Attribute(out, "message", step.failures.empty() ? "failed" : step.failures.front());
         Attribute(out, "type", "smoke-check");
-        out << ">" << EscapeXml(detail) << "</failure>\n";
+        out << ">" << EscapeXml(detail, false) << "</failure>\n";
       }
       std::string system_out;
       if (!step.request_id.empty()) system_out += "request id: " + step.request_id + "\n";
-      for (const auto& warning : step.warnings) system_out += "warning: " + WarningText(warning) + "\n";
+      for (const auto& warning : step.warnings)
+        system_out += "warning: " + WarningText(warning) + "\n";
       for (const auto& note : step.notes) system_out += "note: " + note + "\n";
-      if (!system_out.empty()) out << "      <system-out>" << EscapeXml(system_out) << "</system-out>\n";
+      if (!system_out.empty())
+        out << "      <system-out>" << EscapeXml(system_out, false) << "</system-out>\n";
       out << "    </testcase>\n";
     }
     out << "  </testsuite>\n";
@@ -430,8 +456,7 @@ base::Result<std::vector<ReportFormat>> ParseReportFormats(std::string_view text
                         "--format");
     }
     if (std::find(formats.begin(), formats.end(), format) != formats.end()) {
-      return base::Fail(ErrorCode::kInvalidParameter, "a report format is named twice",
-                        "--format");
+      return base::Fail(ErrorCode::kInvalidParameter, "a report format is named twice", "--format");
     }
     formats.push_back(format);
     start = end + 1;
@@ -467,7 +492,8 @@ base::Result<std::vector<std::string>> WriteReports(const SmokeReport& report,
         content = RenderMarkdown(report);
         break;
       case ReportFormat::kJson:
-        content = RenderJson(report).dump(2, ' ', false, fhir::Json::error_handler_t::replace) + "\n";
+        content =
+            RenderJson(report).dump(2, ' ', false, fhir::Json::error_handler_t::replace) + "\n";
         break;
       case ReportFormat::kJunit:
         content = RenderJunitXml(report);

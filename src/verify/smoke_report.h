@@ -6,7 +6,9 @@
 // A report never holds patient data: steps name known patients by label, requests by their path
 // template, failures by element names, counts and statuses, warnings by their codes.
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -23,14 +25,15 @@ struct StepResult {
   std::string patient_label;  // the known patient's label; empty for per-site steps
   std::string request;        // "GET <path template>", or "token" for the token step
   StepOutcome outcome = StepOutcome::kPassed;
-  std::string skip_reason;             // why a skipped step was not run
-  std::vector<std::string> failures;   // every failed check, PHI-free
-  std::vector<std::string> notes;      // facts worth reading, e.g. medication forms
+  std::string skip_reason;            // why a skipped step was not run
+  std::vector<std::string> failures;  // every failed check, PHI-free
+  std::vector<std::string> notes;     // facts worth reading, e.g. medication forms
   std::vector<ResponseWarning> warnings;
-  std::string request_id;  // empty when no request was sent
-  int http_status = 0;     // 0 when no response arrived or no request was sent
-  double latency_ms = 0;   // 0 for skipped steps
-  bool timed = false;      // the step sent a request (or asked for a token) and was timed
+  std::string request_id;              // empty when no request was sent
+  int http_status = 0;                 // 0 when no response arrived or no request was sent
+  std::optional<std::size_t> matches;  // resources a search found on its first page
+  double latency_ms = 0;               // 0 for skipped steps
+  bool timed = false;  // the step sent a request (or asked for a token) and was timed
 
   // "patient-search [baseline-1]" or "discovery-metadata".
   std::string DisplayName() const;
@@ -74,7 +77,9 @@ std::string RenderJunitXml(const SmokeReport& report);
 // Escapes `text` for XML character data and attribute values; characters XML 1.0 does not
 // allow (control characters other than tab and line ends) and bytes that are not valid UTF-8
 // become U+FFFD, so the document always parses.
-std::string EscapeXml(std::string_view text);
+// Line breaks and tabs are written as character references in attribute values (where a parser
+// would turn them into spaces) and kept as they are in character data.
+std::string EscapeXml(std::string_view text, bool attribute = true);
 
 enum class ReportFormat { kMarkdown, kJson, kJunit };
 

@@ -1,6 +1,7 @@
 #include "verify/smoke_runner.h"
 
 #include <chrono>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
@@ -8,6 +9,7 @@
 #include "base/clock.h"
 #include "fhir/json.h"
 #include "observe/log.h"
+#include "smart/scopes.h"
 #include "verify/resource_checks.h"
 
 namespace fhirbridge::verify {
@@ -83,8 +85,8 @@ std::string OutcomeSummary(std::string_view body) {
   if (issues == document->end() || !issues->is_array()) return {};
   for (const auto& issue : *issues) {
     if (!issue.is_object()) continue;
-    std::string text = issue.value("severity", std::string()) + " " +
-                       issue.value("code", std::string());
+    std::string text =
+        issue.value("severity", std::string()) + " " + issue.value("code", std::string());
     const auto details = issue.find("details");
     if (details != issue.end() && details->is_object() && details->contains("coding") &&
         (*details)["coding"].is_array() && !(*details)["coding"].empty() &&
@@ -335,8 +337,7 @@ class SiteRun {
         }
         if (!step.patient_reference_field.empty() && patient_id_ &&
             !ReferencesPatient(*resource, step.patient_reference_field, *patient_id_)) {
-          tally.Add("have a " + step.patient_reference_field +
-                    " that is not the searched patient");
+          tally.Add("have a " + step.patient_reference_field + " that is not the searched patient");
         }
         if (step.check_expected_extensions) {
           for (const auto& url : MissingExtensions(*resource, extensions)) {
@@ -364,16 +365,16 @@ class SiteRun {
       }
     }
 
-    std::string note = std::to_string(matches.size()) + " " + type + " on the first page";
-    if (HasNextLink(bundle)) note += ", more pages offered";
-    result.notes.push_back(std::move(note));
+    result.matches = matches.size();
+    if (HasNextLink(bundle))
+      result.notes.push_back("more pages offered; only the first is checked");
     if (step.classify_medications && !matches.empty()) {
-      std::string summary = type + " medications:";
+      std::string summary = "medications:";
       bool first = true;
       for (const auto form : {MedicationForm::kCoded, MedicationForm::kReference,
                               MedicationForm::kFreeText, MedicationForm::kMissing}) {
-        summary += std::string(first ? " " : ", ") + std::to_string(forms[form]) + " " +
-                   std::string(MedicationFormName(form));
+        summary += std::string(first ? " " : ", ") + std::string(MedicationFormName(form)) + " " +
+                   std::to_string(forms[form]);
         first = false;
       }
       result.notes.push_back(std::move(summary));
@@ -426,6 +427,20 @@ class SiteRun {
 };
 
 }  // namespace
+
+CapabilityCheck GrantedScopesCapability(std::string_view granted_scopes) {
+  auto scopes = std::make_shared<smart::ParsedScopes>(smart::ParseScopes(granted_scopes));
+  return [scopes](std::string_view type,
+                  std::string_view interaction) -> std::optional<std::string> {
+    const smart::Permission permission =
+        interaction == "read" ? smart::Permission::kRead : smart::Permission::kSearch;
+    const smart::Decision decision =
+        smart::Decide(scopes->scopes, type, permission,
+                      {smart::Context::kSystem, smart::Context::kUser, smart::Context::kPatient});
+    if (decision.allowed) return std::nullopt;
+    return "not granted: the token's scopes lack " + decision.scope;
+  };
+}
 
 SiteReport RunSmoke(const Journey& journey, const SmokeSite& site,
                     const SmokeDependencies& dependencies) {

@@ -27,7 +27,13 @@ namespace fhirbridge::verify {
 // site grants it, else the reason it does not ("scope system/AllergyIntolerance.rs not
 // granted"); the reason goes into reports and must hold no PHI.
 using CapabilityCheck = std::function<std::optional<std::string>(std::string_view resource_type,
-                                                                  std::string_view interaction)>;
+                                                                 std::string_view interaction)>;
+
+// A CapabilityCheck from the scope string a token grant returned ("system/Patient.rs
+// system/Observation.read"): "read" needs the read permission, "search-type" the search one, in
+// any context. The reason names the scope that would be needed. Until a site's full capability
+// matrix (scopes and registered APIs) is at hand, this is the grant's share of it.
+CapabilityCheck GrantedScopesCapability(std::string_view granted_scopes);
 
 struct SmokeSite {
   std::string name;       // the site's name in reports
@@ -38,7 +44,7 @@ struct SmokeSite {
 };
 
 struct SmokeDependencies {
-  Requester* requester = nullptr;          // required
+  Requester* requester = nullptr;             // required
   auth::TokenSource* token_source = nullptr;  // null: the token step is skipped
   CapabilityCheck capability;                 // empty: everything is granted
 };
