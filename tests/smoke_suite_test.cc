@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -108,48 +109,78 @@ class BackendTokenSource final : public auth::TokenSource {
   int issued_ = 0;
 };
 
-// Every name part, birth date, identifier value, phone number and address line of the sandbox's
-// baseline patients: what a report must never contain.
-std::vector<std::string> BaselinePatientValues() {
-  std::vector<std::string> values;
-  const auto add = [&](const Json& value) {
+// A value a report must never contain. Names and address lines are matched as whole words (the
+// name "Pat" is not in "Patient"); ids, birth dates, identifiers and phone numbers anywhere, even
+// inside an encoded URL ("%7C900001").
+struct PatientValue {
+  std::string text;
+  bool whole_word = false;
+};
+
+// Every name part, birth date, identifier value, phone number and address line of `patient`,
+// and its id.
+void AddPatientValues(const Json& patient, std::vector<PatientValue>& values) {
+  const auto add = [&](const Json& value, bool whole_word) {
     if (value.is_string() && value.get<std::string>().size() >= 3) {
-      values.push_back(value.get<std::string>());
+      values.push_back({value.get<std::string>(), whole_word});
     }
   };
+  add(patient["id"], false);
+  add(patient.value("birthDate", Json()), false);
+  for (const Json& human_name : patient.value("name", Json::array())) {
+    add(human_name.value("text", Json()), true);
+    add(human_name.value("family", Json()), true);
+    for (const Json& given : human_name.value("given", Json::array())) add(given, true);
+  }
+  for (const Json& identifier : patient.value("identifier", Json::array())) {
+    add(identifier.value("value", Json()), false);
+  }
+  for (const Json& telecom : patient.value("telecom", Json::array())) {
+    add(telecom.value("value", Json()), false);
+  }
+  for (const Json& address : patient.value("address", Json::array())) {
+    for (const Json& line : address.value("line", Json::array())) add(line, true);
+  }
+}
+
+std::vector<PatientValue> BaselinePatientValues() {
+  std::vector<PatientValue> values;
   for (const auto& [name, content] : base::EmbeddedFiles()) {
     if (!name.starts_with("sandbox/baseline/default/patient-")) continue;
     const Json bundle = Json::parse(content);
     for (const Json& entry : bundle["entry"]) {
-      const Json& patient = entry["resource"];
-      if (patient["resourceType"] != "Patient") continue;
-      add(patient["id"]);
-      add(patient.value("birthDate", Json()));
-      for (const Json& human_name : patient.value("name", Json::array())) {
-        add(human_name.value("text", Json()));
-        add(human_name.value("family", Json()));
-        for (const Json& given : human_name.value("given", Json::array())) add(given);
-      }
-      for (const Json& identifier : patient.value("identifier", Json::array())) {
-        add(identifier.value("value", Json()));
-      }
-      for (const Json& telecom : patient.value("telecom", Json::array())) {
-        add(telecom.value("value", Json()));
-      }
-      for (const Json& address : patient.value("address", Json::array())) {
-        for (const Json& line : address.value("line", Json::array())) add(line);
+      if (entry["resource"]["resourceType"] == "Patient") {
+        AddPatientValues(entry["resource"], values);
       }
     }
   }
   return values;
 }
 
-void ExpectNoPatientData(const std::string& report, std::string_view what) {
-  static const std::vector<std::string> values = BaselinePatientValues();
+// Whether `value` occurs in `text` as a whole word (a name "Pat" is not in "Patient").
+bool ContainsWord(const std::string& text, const std::string& value) {
+  const auto is_word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  for (std::size_t at = text.find(value); at != std::string::npos; at = text.find(value, at + 1)) {
+    const bool starts = at == 0 || !is_word(text[at - 1]);
+    const bool ends = at + value.size() == text.size() || !is_word(text[at + value.size()]);
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
+void ExpectNoPatientData(const std::string& report, std::string_view what,
+                         const std::vector<PatientValue>& values) {
   ASSERT_GT(values.size(), 10u);
   for (const auto& value : values) {
-    EXPECT_EQ(report.find(value), std::string::npos) << what << " holds a patient's data";
+    const bool found = value.whole_word ? ContainsWord(report, value.text)
+                                        : report.find(value.text) != std::string::npos;
+    EXPECT_FALSE(found) << what << " holds a patient's data";
   }
+}
+
+void ExpectNoPatientData(const std::string& report, std::string_view what) {
+  static const std::vector<PatientValue> values = BaselinePatientValues();
+  ExpectNoPatientData(report, what, values);
 }
 
 // The JUnit document's structure, read with libxml2: per testsuite its name, its testcase count
@@ -428,13 +459,24 @@ TEST_F(SmokeSuiteTest, TheNamedSyntheticSetIsFoundByIdentifierAndPassesOnAnOpenS
   verify::SmokeSite site = Site("open-lab");
   site.patients = *verify::LoadKnownPatients((directory / "Patient.ndjson").string(), "named");
   ASSERT_EQ(site.patients.size(), 10u);
-  const verify::SiteReport report = Run(site, nullptr);
+  verify::SmokeReport smoke{"standard", "2026-12-03T00:00:00.000Z", {Run(site, nullptr)}};
+  const verify::SiteReport& report = smoke.sites[0];
   ASSERT_EQ(report.steps.size(), 3u + 10u * 8u);
   for (const auto& step : report.steps) {
     if (step.name == "token") continue;
     EXPECT_EQ(step.outcome, StepOutcome::kPassed)
         << step.DisplayName() << ": " << (step.failures.empty() ? "" : step.failures.front());
   }
+
+  // The named set's names (some with non-ASCII letters), birth dates and MRNs stay out.
+  std::vector<PatientValue> values;
+  std::istringstream patients(ReadFile(directory / "Patient.ndjson"));
+  for (std::string line; std::getline(patients, line);) {
+    if (!line.empty()) AddPatientValues(Json::parse(line), values);
+  }
+  ExpectNoPatientData(verify::RenderMarkdown(smoke), "the Markdown report", values);
+  ExpectNoPatientData(verify::RenderJson(smoke).dump(), "the JSON report", values);
+  ExpectNoPatientData(verify::RenderJunitXml(smoke), "the JUnit report", values);
 }
 
 // The command, as CI runs it: files, exit codes, parseable JUnit, and no patient data.

@@ -13,6 +13,7 @@
 #include "auth/token_source.h"
 #include "base/clock.h"
 #include "cli/exit_codes.h"
+#include "observe/log.h"
 #include "verify/journey.h"
 #include "verify/known_patients.h"
 #include "verify/requester.h"
@@ -37,6 +38,7 @@ struct SmokeCommandOptions {
   std::string patients_file;
   std::vector<std::string> expected_extensions;
   int timeout_ms = 30000;
+  std::string log_level = "warning";
 };
 
 int UsageError(const base::Error& error) {
@@ -79,6 +81,13 @@ std::string DefaultSiteName(std::string_view fhir_base) {
 }
 
 int RunSmokeCommand(const SmokeCommandOptions& command) {
+  const auto level = observe::ParseLogLevel(command.log_level);
+  if (!level) {
+    return UsageError(base::MakeError(base::ErrorCode::kInvalidParameter,
+                                      "the log level is debug, info, warning or error",
+                                      "--log-level"));
+  }
+  observe::SetMinimumLogLevel(*level);
   if (!command.fhir_base.starts_with("http://") && !command.fhir_base.starts_with("https://")) {
     return UsageError(base::MakeError(base::ErrorCode::kInvalidParameter,
                                       "the FHIR base must be an http:// or https:// URL",
@@ -190,6 +199,9 @@ void AddSmokeCommand(CLI::App& app, std::function<int()>& run) {
                       "us-core-race");
   command->add_option("--timeout-ms", options->timeout_ms, "Timeout per request (default 30000)")
       ->check(CLI::Range(1, 600000));
+  command->add_option("--log-level", options->log_level,
+                      "Log lines on standard error: debug, info (one line per step), warning "
+                      "(failed steps; the default) or error");
   command->callback([&run, options] { run = [options] { return RunSmokeCommand(*options); }; });
 }
 

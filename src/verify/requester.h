@@ -61,6 +61,8 @@ class Requester {
   // GETs `url` (absolute) with `headers` added to the requester's own (authorization, request
   // id). Returns the response whatever its status; fails only when no response could be had
   // (connection refused, timed out, no token), with a PHI-free error.
+  // Limitation: the error does not carry the request id that was sent, so a report shows none
+  // for a request that got no answer at all.
   virtual base::Result<SiteResponse> Get(const std::string& url,
                                          const std::vector<http::Header>& headers) = 0;
 };
