@@ -248,7 +248,7 @@ std::size_t SiteReport::Count(StepOutcome outcome) const {
 LatencySummary SiteReport::Latency() const {
   std::vector<double> samples;
   for (const auto& step : steps) {
-    if (step.timed) samples.push_back(step.latency_ms);
+    if (step.timed && !step.request_id.empty()) samples.push_back(step.latency_ms);
   }
   return SummariseLatency(std::move(samples));
 }

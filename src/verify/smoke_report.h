@@ -59,7 +59,7 @@ struct SiteReport {
 
   std::size_t Count(StepOutcome outcome) const;
   bool Passed() const { return Count(StepOutcome::kFailed) == 0; }
-  LatencySummary Latency() const;  // over the timed steps
+  LatencySummary Latency() const;  // over the steps that sent a request and got an answer
 };
 
 struct SmokeReport {
