@@ -8,7 +8,7 @@ readonly packages=(
   clang-format clang-tidy
   libboost-dev libsimdjson-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   libsqlite3-dev libcurl4-openssl-dev libssl-dev libpq-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libxml2-dev
   wrk nodejs curl
 )
 
