@@ -56,6 +56,11 @@ base::Result<RuntimeHome> ResolveRuntimeHome(std::string_view flag,
                     "no runtime home: give --home or set FHIRBRIDGE_HOME (or HOME)");
 }
 
+std::string DefaultVaultUser(const sites::EnvironmentVariables& environment) {
+  const std::string* account = environment.Find("USER");
+  return account != nullptr && !account->empty() ? *account : "default";
+}
+
 bool HasVaultKey(const RuntimeHome& home, const sites::EnvironmentVariables& environment) {
   std::error_code error;
   if (std::filesystem::is_regular_file(home.key_path(), error)) return true;

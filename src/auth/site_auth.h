@@ -59,6 +59,10 @@ struct RuntimeHome {
 base::Result<RuntimeHome> ResolveRuntimeHome(std::string_view flag,
                                              const sites::EnvironmentVariables& environment);
 
+// The vault's user for launches when none is named: the account running the process (USER), or
+// "default".
+std::string DefaultVaultUser(const sites::EnvironmentVariables& environment);
+
 // Whether a vault key can be had for `home` (vault.key exists, or FHIRBRIDGE_VAULT_KEY is set),
 // checked without reading it.
 bool HasVaultKey(const RuntimeHome& home, const sites::EnvironmentVariables& environment);

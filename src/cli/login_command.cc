@@ -94,9 +94,7 @@ void QuietLogs() { observe::SetMinimumLogLevel(observe::LogLevel::kError); }
 // The vault's user for a launch: --user, else the account running the command.
 std::string VaultUser(const SiteSelection& selection,
                       const sites::EnvironmentVariables& environment) {
-  if (!selection.user.empty()) return selection.user;
-  const std::string* account = environment.Find("USER");
-  return account != nullptr && !account->empty() ? *account : "default";
+  return selection.user.empty() ? auth::DefaultVaultUser(environment) : selection.user;
 }
 
 // A site by name with its vault: the vault is opened when the site's mode needs it, or when a

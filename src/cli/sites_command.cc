@@ -32,6 +32,7 @@ struct SitesOptions {
   bool fetch = false;
   bool live = false;
   std::string home;
+  std::string user;
 };
 
 struct VaultOptions {
@@ -150,7 +151,7 @@ int LiveCapabilities(const SitesOptions& options) {
   auth::SiteAuthOptions auth_options;
   auth_options.discovery = &discovery;
   auth_options.vault = vault.get();
-  if (const std::string* account = environment.Find("USER")) auth_options.user = *account;
+  auth_options.user = options.user.empty() ? auth::DefaultVaultUser(environment) : options.user;
   auth_options.environment = environment;
   auth::SiteAuth site_auth(std::move(*site), std::move(auth_options));
   const sites::SiteConfig& config = site_auth.site().config;
@@ -376,6 +377,9 @@ void AddSitesCommands(CLI::App& app, std::function<int()>& run) {
   capabilities->add_option("--home", options->home,
                            "With --live: runtime home holding vault.db and vault.key (default: "
                            "FHIRBRIDGE_HOME, else ~/.fhirbridge)");
+  capabilities->add_option("--user", options->user,
+                           "With --live, for a launch site: whose stored grant to use (default: "
+                           "the account name)");
   check->callback([&run, options] { run = [options] { return Check(*options); }; });
   show->callback([&run, options] { run = [options] { return Show(*options); }; });
   capabilities->callback([&run, options] { run = [options] { return Capabilities(*options); }; });
