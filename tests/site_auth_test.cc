@@ -4,6 +4,8 @@
 // standalone launch is stored in a real vault file and a later run refreshes from it without a
 // login; an edited bundle (new fingerprint) discovers again; no token appears in the logs.
 
+#include "auth/site_auth.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,7 +18,6 @@
 #include "auth/key_ring.h"
 #include "auth/launch.h"
 #include "auth/redirect_listener.h"
-#include "auth/site_auth.h"
 #include "http/client.h"
 #include "sandbox_test_server.h"
 #include "sites/site_bundle.h"
@@ -94,8 +95,8 @@ class SiteAuthTest : public ::testing::Test {
   // A key ring whose public keys are registered for `client_id` with `scopes`.
   std::filesystem::path RegisterBackend(const std::string& client_id, const std::string& scopes) {
     const auto keys = folder_ / ("keys-" + client_id);
-    auto ring = auth::KeyRing::Create(keys, jose::Algorithm::kRS384,
-                                      std::chrono::system_clock::now());
+    auto ring =
+        auth::KeyRing::Create(keys, jose::Algorithm::kRS384, std::chrono::system_clock::now());
     EXPECT_TRUE(ring.has_value());
     Admin("apps", {{"client_id", client_id},
                    {"type", "confidential-asymmetric"},
@@ -150,7 +151,8 @@ TEST_F(SiteAuthTest, BackendServicesBySiteNameReadsAndStoresTheTokenInTheVault) 
   ASSERT_TRUE(read.has_value()) << read.error().ToString();
   EXPECT_EQ(read->status, 200) << read->body;
   const auth::TokenStatus status = (*source)->Status();
-  EXPECT_EQ(status.scopes, (std::vector<std::string>{"system/Patient.rs", "system/Observation.rs"}));
+  EXPECT_EQ(status.scopes,
+            (std::vector<std::string>{"system/Patient.rs", "system/Observation.rs"}));
   EXPECT_FALSE((*source)->reused_stored_token());
 
   auto stored = vault->Get("clinic", "system");
@@ -179,11 +181,11 @@ TEST_F(SiteAuthTest, APemKeyReferenceSignsAndMustFitTheBundlesAlgorithm) {
   std::ofstream(pem_path) << key->ToPem().value();
   ::chmod(pem_path.c_str(), 0600);
   const std::string kid = key->Public().Thumbprint();
-  Admin("apps", {{"client_id", "pem-backend"},
-                 {"type", "confidential-asymmetric"},
-                 {"scopes", "system/Patient.rs"},
-                 {"jwks",
-                  {{"keys", Json::array({key->Public().ToJwk(kid, jose::Algorithm::kRS384)})}}}});
+  Admin("apps",
+        {{"client_id", "pem-backend"},
+         {"type", "confidential-asymmetric"},
+         {"scopes", "system/Patient.rs"},
+         {"jwks", {{"keys", Json::array({key->Public().ToJwk(kid, jose::Algorithm::kRS384)})}}}});
 
   WriteBundle("pem", "mode = \"backend-services\"\nclient_id = \"pem-backend\"\nkey = \"file:" +
                          pem_path.string() +
@@ -197,8 +199,8 @@ TEST_F(SiteAuthTest, APemKeyReferenceSignsAndMustFitTheBundlesAlgorithm) {
 
   // The same key cannot sign ES384: the refusal names the setting, before any request.
   WriteBundle("pem-ec", "mode = \"backend-services\"\nclient_id = \"pem-backend\"\nkey = \"file:" +
-                             pem_path.string() +
-                             "\"\nkey_algorithm = \"ES384\"\nscopes = [\"system/Patient.rs\"]\n");
+                            pem_path.string() +
+                            "\"\nkey_algorithm = \"ES384\"\nscopes = [\"system/Patient.rs\"]\n");
   auth::SiteAuth wrong(Load("pem-ec"), Options(nullptr));
   auto refused = wrong.TokenSource().value()->AccessToken();
   ASSERT_FALSE(refused.has_value());
@@ -211,8 +213,7 @@ TEST_F(SiteAuthTest, NarrowedGrantedScopesRefuseMedicationRequestSearchNamingThe
   // The bundle asks for three types; the registration grants two.
   const auto keys = RegisterBackend("narrow", "system/Patient.rs system/Observation.rs");
   WriteBundle("narrow",
-              "mode = \"backend-services\"\nclient_id = \"narrow\"\nkey = \"file:" +
-                  keys.string() +
+              "mode = \"backend-services\"\nclient_id = \"narrow\"\nkey = \"file:" + keys.string() +
                   "\"\nscopes = [\"system/Patient.rs\", \"system/Observation.rs\", "
                   "\"system/MedicationRequest.rs\"]\n");
   auth::SiteAuth site_auth(Load("narrow"), Options(nullptr));
@@ -236,8 +237,7 @@ TEST_F(SiteAuthTest, NarrowedGrantedScopesRefuseMedicationRequestSearchNamingThe
   auth::SiteAuth fresh(Load("narrow"), Options(nullptr));
   auto unused = fresh.TokenSource();
   ASSERT_TRUE(unused.has_value());
-  EXPECT_EQ(fresh.Capabilities(**unused, &*statement).error().code,
-            ErrorCode::kTokenRequestFailed);
+  EXPECT_EQ(fresh.Capabilities(**unused, &*statement).error().code, ErrorCode::kTokenRequestFailed);
 }
 
 TEST_F(SiteAuthTest, StandaloneLaunchIsStoredAndALaterRunRefreshesFromTheVault) {
@@ -311,8 +311,8 @@ TEST_F(SiteAuthTest, StandaloneLaunchIsStoredAndALaterRunRefreshesFromTheVault) 
     EXPECT_FALSE((*source)->reused_stored_token());
     EXPECT_EQ((*source)->Status().token_requests, 1u);
     EXPECT_EQ((*source)->Status().patient, kPatientId);
-    auto read = auth::SendWithToken(
-        client_, **source, {"GET", base_ + "/Patient/" + std::string(kPatientId), {}, {}});
+    auto read = auth::SendWithToken(client_, **source,
+                                    {"GET", base_ + "/Patient/" + std::string(kPatientId), {}, {}});
     ASSERT_TRUE(read.has_value());
     EXPECT_EQ(read->status, 200) << read->body;
 
@@ -344,8 +344,7 @@ TEST_F(SiteAuthTest, StandaloneLaunchIsStoredAndALaterRunRefreshesFromTheVault) 
   auto vault = OpenVault();
   auto other = Options(vault.get());
   other.user = "clinician-b";
-  EXPECT_EQ(auth::SiteAuth(Load("viewer"), other).TokenSource().error().code,
-            ErrorCode::kNotFound);
+  EXPECT_EQ(auth::SiteAuth(Load("viewer"), other).TokenSource().error().code, ErrorCode::kNotFound);
 
   const std::string logs = sandbox_.Logs();
   for (const std::string& secret : {first_refresh, first_access, second_access}) {
@@ -355,8 +354,9 @@ TEST_F(SiteAuthTest, StandaloneLaunchIsStoredAndALaterRunRefreshesFromTheVault) 
 
 TEST_F(SiteAuthTest, AnEditedBundleDiscoversAgain) {
   const auto keys = RegisterBackend("backend", "system/Patient.rs");
-  const std::string auth_section = "mode = \"backend-services\"\nclient_id = \"backend\"\nkey = " +
-                                   std::string("\"file:") + keys.string() + "\"\n";
+  const std::string auth_section =
+      "mode = \"backend-services\"\nclient_id = \"backend\"\nkey = " + std::string("\"file:") +
+      keys.string() + "\"\n";
   WriteBundle("clinic", auth_section);
   const sites::LoadedSite original = Load("clinic");
   {
@@ -378,19 +378,20 @@ TEST_F(SiteAuthTest, AnEditedBundleDiscoversAgain) {
 }
 
 TEST_F(SiteAuthTest, PlainHttpNeedsTheBundlesPermissionAndLaunchesNeedAVault) {
-  std::ofstream(folder_ / "sites" / "plain.toml")
-      << "[site]\nenvironment = \"sandbox\"\nbase_url = \"" << base_
-      << "\"\n\n[auth]\nmode = \"backend-services\"\nclient_id = \"x\"\nkey = \"env:NO_KEY\"\n";
-  auto plain = sites::LoadSite(folder_ / "sites", "plain", {});
-  if (plain) {  // the bundle reader may already refuse it; if it loads, discovery must
-    auth::SiteAuth site_auth(std::move(*plain), Options(nullptr));
-    EXPECT_EQ(site_auth.Discover().error().code, ErrorCode::kInsecureTransport);
-  } else {
-    EXPECT_EQ(plain.error().code, ErrorCode::kConfigInvalid);
-  }
+  // The bundle reader refuses such a bundle; a configuration made in code is refused here too.
+  WriteBundle("plain", "mode = \"backend-services\"\nclient_id = \"x\"\nkey = \"env:NO_KEY\"\n");
+  sites::LoadedSite plain = Load("plain");
+  plain.config.allow_plain_http = false;
+  auth::SiteAuth site_auth(std::move(plain), Options(nullptr));
+  auto refused = site_auth.Discover();
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInsecureTransport);
+  EXPECT_NE(refused.error().diagnostic.find("traffic.allow_plain_http"), std::string::npos);
+  EXPECT_EQ(discovery_.fetches(), 0u);
 
-  WriteBundle("viewer", "mode = \"standalone\"\nclient_id = \"viewer\"\nredirect_uri = "
-                        "\"http://127.0.0.1:9/callback\"\nscopes = [\"patient/Patient.rs\"]\n");
+  WriteBundle("viewer",
+              "mode = \"standalone\"\nclient_id = \"viewer\"\nredirect_uri = "
+              "\"http://127.0.0.1:9/callback\"\nscopes = [\"patient/Patient.rs\"]\n");
   auth::SiteAuth launch(Load("viewer"), Options(nullptr));
   EXPECT_EQ(launch.TokenSource().error().code, ErrorCode::kConfigInvalid);
 }
@@ -405,8 +406,8 @@ TEST(RuntimeHomeTest, FlagThenVariableThenHomeFolder) {
   EXPECT_EQ(auth::ResolveRuntimeHome("/tmp/h", environment)->key_path(), "/tmp/h/vault.key");
 
   // No key anywhere: the refusal says how to make one.
-  const auto folder = std::filesystem::temp_directory_path() /
-                      ("fhirbridge-home-" + std::to_string(::getpid()));
+  const auto folder =
+      std::filesystem::temp_directory_path() / ("fhirbridge-home-" + std::to_string(::getpid()));
   std::filesystem::remove_all(folder);
   const auth::RuntimeHome home{folder};
   EXPECT_FALSE(auth::HasVaultKey(home, {}));

@@ -91,9 +91,9 @@ base::Result<std::unique_ptr<TokenVault>> OpenHomeVault(
   if (!std::filesystem::exists(home.folder, error)) {
     std::filesystem::create_directories(home.folder, error);
     if (error) {
-      return base::Fail(base::ErrorCode::kVaultUnreadable,
-                        "cannot create the runtime home " + home.folder.string() + ": " +
-                            error.message());
+      return base::Fail(
+          base::ErrorCode::kVaultUnreadable,
+          "cannot create the runtime home " + home.folder.string() + ": " + error.message());
     }
     ::chmod(home.folder.c_str(), 0700);
   }
@@ -127,28 +127,27 @@ base::Result<AssertionKeyProvider> SiteAssertionKeys(
   // One PEM key: read at each assertion; its kid is the RFC 7638 thumbprint, which is what
   // `fhirbridge keys` would publish for it.
   const jose::Algorithm signing = algorithm.value_or(jose::Algorithm::kRS384);
-  return AssertionKeyProvider(
-      [reference = *reference, environment, signing,
-       site_name = site.name]() -> base::Result<AssertionKey> {
-        auto pem = sites::ResolveSecret(reference, environment);
-        if (!pem) return base::Fail(pem.error());
-        auto key = jose::PrivateKey::FromPem(pem->reveal());
-        if (!key) {
-          return base::Fail(base::ErrorCode::kSecretUnavailable,
-                            "site " + site_name + ": auth.key is not a PEM private key");
-        }
-        if (!key->Fits(signing)) {
-          return base::Fail(base::ErrorCode::kConfigInvalid,
-                            "site " + site_name + ": auth.key cannot sign " +
-                                std::string(jose::AlgorithmName(signing)) +
-                                "; set auth.key_algorithm to match the key");
-        }
-        AssertionKey assertion_key;
-        assertion_key.kid = key->Public().Thumbprint();
-        assertion_key.algorithm = signing;
-        assertion_key.key = std::make_shared<const jose::PrivateKey>(std::move(*key));
-        return assertion_key;
-      });
+  return AssertionKeyProvider([reference = *reference, environment, signing,
+                               site_name = site.name]() -> base::Result<AssertionKey> {
+    auto pem = sites::ResolveSecret(reference, environment);
+    if (!pem) return base::Fail(pem.error());
+    auto key = jose::PrivateKey::FromPem(pem->reveal());
+    if (!key) {
+      return base::Fail(base::ErrorCode::kSecretUnavailable,
+                        "site " + site_name + ": auth.key is not a PEM private key");
+    }
+    if (!key->Fits(signing)) {
+      return base::Fail(base::ErrorCode::kConfigInvalid,
+                        "site " + site_name + ": auth.key cannot sign " +
+                            std::string(jose::AlgorithmName(signing)) +
+                            "; set auth.key_algorithm to match the key");
+    }
+    AssertionKey assertion_key;
+    assertion_key.kid = key->Public().Thumbprint();
+    assertion_key.algorithm = signing;
+    assertion_key.key = std::make_shared<const jose::PrivateKey>(std::move(*key));
+    return assertion_key;
+  });
 }
 
 SiteTokenSource::SiteTokenSource(std::string site, std::string user, TokenVault* vault)
@@ -179,6 +178,9 @@ void SiteTokenSource::StoreRotated(const std::string& refresh_token) {
   if (auto stored = vault_->Put(record, now); !stored) LogVaultFailure(site_, stored.error());
 }
 
+// Limitation: when another thread renews between AccessToken() and Status() here, the stored
+// record pairs the older token with the newer expiry. That token was already replaced at the
+// site, so a later run's first request gets 401 and renews (SendWithToken does); nothing is lost.
 void SiteTokenSource::StoreCurrent(const std::string& access_token) {
   const TokenStatus status = renewing_->Status();
   std::lock_guard lock(store_mutex_);
@@ -201,9 +203,8 @@ void SiteTokenSource::StoreCurrent(const std::string& access_token) {
 SiteAuth::SiteAuth(sites::LoadedSite site, SiteAuthOptions options)
     : site_(std::move(site)),
       options_(std::move(options)),
-      user_(site_.config.auth_mode == sites::AuthMode::kBackendServices
-                ? std::string(kSystemUser)
-                : options_.user) {}
+      user_(site_.config.auth_mode == sites::AuthMode::kBackendServices ? std::string(kSystemUser)
+                                                                        : options_.user) {}
 
 std::string SiteAuth::RequestedScope() const { return JoinScopes(site_.config.scopes); }
 
@@ -249,8 +250,9 @@ base::Result<std::unique_ptr<SiteTokenSource>> SiteAuth::TokenSource() {
   if (config.auth_mode != sites::AuthMode::kBackendServices) {
     if (options_.vault == nullptr) {
       return base::Fail(base::ErrorCode::kConfigInvalid,
-                        "site " + config.name + " uses a launch; its grant lives in the vault, "
-                                                "and no vault is open");
+                        "site " + config.name +
+                            " uses a launch; its grant lives in the vault, "
+                            "and no vault is open");
     }
     auto stored = options_.vault->Get(config.name, user_);
     if (!stored) {
@@ -266,8 +268,8 @@ base::Result<std::unique_ptr<SiteTokenSource>> SiteAuth::TokenSource() {
     }
     TokenResponse initial;
     initial.refresh_token = std::string(stored->refresh_token.reveal());
-    const auto remaining = std::chrono::duration_cast<std::chrono::seconds>(
-        stored->expires_at - options_.clock());
+    const auto remaining =
+        std::chrono::duration_cast<std::chrono::seconds>(stored->expires_at - options_.clock());
     if (!stored->access_token.empty() && remaining >= kMinimumStoredLifetime) {
       initial.access_token = std::string(stored->access_token.reveal());
       initial.expires_in = remaining;

@@ -106,7 +106,7 @@ class SiteTokenSource final : public TokenSource {
   std::unique_ptr<RenewingTokenSource> renewing_;
 
   mutable std::mutex store_mutex_;
-  std::string refresh_token_;        // guarded by store_mutex_; the newest held
+  std::string refresh_token_;           // guarded by store_mutex_; the newest held
   base::SystemTime stored_obtained_{};  // guarded by store_mutex_
   base::SystemTime seeded_obtained_{};  // when the stored access token was reused
   bool seeded_ = false;

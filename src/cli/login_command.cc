@@ -381,8 +381,9 @@ int RunSiteLogin(const LoginOptions& options) {
     std::cout << "Signed in to " << config.name << "; the grant is stored in the vault for user "
               << site_auth.user() << ".\n  granted scopes: " << status.scope
               << "\n  expires: " << base::FormatInstant(status.expires) << " (in "
-              << SecondsLeft(status.expires) << " s)\n  refresh token: "
-              << (refresh_issued ? "issued and stored" : "none") << "\n";
+              << SecondsLeft(status.expires)
+              << " s)\n  refresh token: " << (refresh_issued ? "issued and stored" : "none")
+              << "\n";
     if (has_patient) std::cout << "  patient context: present\n";
   }
   return kExitOk;
