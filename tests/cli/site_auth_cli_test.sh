@@ -209,8 +209,14 @@ if grep -q "PRIVATE KEY" "${work}/transcript"; then fail "a private key was prin
 # Sandbox tokens, codes and refresh tokens are 43-character base64url strings; fingerprints and
 # correlation ids are hex, and the key's kid (its public thumbprint) is printed by keys generate.
 kid="$(basename "$(ls "${work}/keys/keys/"*.pem | head -n 1)" .pem)"
-leaks="$(grep -oE '[A-Za-z0-9_-]{40,}' "${work}/transcript" | grep -vE '^[0-9a-f]+$' |
-  grep -vxF -- "${kid}" | sort -u)"
+token_like() {
+  grep -oE '[A-Za-z0-9_-]{40,}' "$1" | grep -vE '^[0-9a-f]+$' | grep -vxF -- "${kid}" | sort -u
+}
+# The scan finds a token when one is printed: the ad-hoc form prints one on request.
+"${binary}" auth token --fhir-base "${base}" --client-id backend --key-dir "${work}/keys" \
+  --print-token >"${work}/control" 2>&1
+[[ -n "$(token_like "${work}/control")" ]] || fail "the scan misses a printed access token"
+leaks="$(token_like "${work}/transcript")"
 if [[ -n "${leaks}" ]]; then fail "token-like strings were printed: $(echo "${leaks}" | head -c 200 | tr -c 'A-Za-z0-9\n' '.')..."; fi
 
 if [[ "${failures}" -gt 0 ]]; then
