@@ -5,8 +5,8 @@
 // kept in the vault; `auth token --fhir-base ...` obtains a backend-services token. `auth login
 // SITE` completes the site's EHR or standalone launch through a loopback redirect listener at the
 // bundle's redirect_uri and stores the grant in the vault of the runtime home (auth/site_auth.h).
-// All print what was granted and when it expires; a token itself only with --print-token (never
-// with a site name).
+// All print what was granted and when it expires; an access token only with --print-token, and a
+// refresh token only from the ad-hoc `auth login --print-token`.
 
 #include <functional>
 
