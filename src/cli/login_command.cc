@@ -10,15 +10,26 @@
 #include "auth/backend_services.h"
 #include "auth/launch.h"
 #include "auth/redirect_listener.h"
+#include "auth/site_auth.h"
 #include "auth/smart_discovery.h"
 #include "base/clock.h"
 #include "cli/exit_codes.h"
 #include "observe/log.h"
+#include "sites/site_bundle.h"
 
 namespace fhirbridge::cli {
 namespace {
 
+// Where a site's bundle and the runtime home (its vault) are.
+struct SiteSelection {
+  std::string name;  // empty: the explicit flags describe the server
+  std::string folder = "sites";
+  std::string home;
+  std::string user;  // empty: the account running the command
+};
+
 struct TokenOptions {
+  SiteSelection site;
   std::string fhir_base;
   std::string token_url;
   std::string client_id;
@@ -32,6 +43,7 @@ struct TokenOptions {
 };
 
 struct LoginOptions {
+  SiteSelection site;
   std::string fhir_base;
   std::string client_id;
   std::string launch;
@@ -50,13 +62,19 @@ int Report(const base::Error& error, int code) {
   return code;
 }
 
-// Failures of the remote side are exit 1; a missing or unusable key folder is a configuration
-// problem (exit 3).
+// Failures of the remote side are exit 1; a missing or unusable bundle, key or vault is a
+// configuration problem (exit 3).
 int ExitFor(const base::Error& error) {
-  return error.code == base::ErrorCode::kConfigInvalid ||
-                 error.code == base::ErrorCode::kConfigNotFound
-             ? kExitConfig
-             : kExitFailure;
+  switch (error.code) {
+    case base::ErrorCode::kConfigInvalid:
+    case base::ErrorCode::kConfigNotFound:
+    case base::ErrorCode::kSecretUnavailable:
+    case base::ErrorCode::kVaultUnreadable:
+    case base::ErrorCode::kInsecureTransport:
+      return kExitConfig;
+    default:
+      return kExitFailure;
+  }
 }
 
 std::string_view SourceName(auth::SmartConfiguration::Source source) {
@@ -73,8 +91,120 @@ std::int64_t SecondsLeft(base::SystemTime expires) {
 // These commands report their outcome themselves; the library's event lines would repeat it.
 void QuietLogs() { observe::SetMinimumLogLevel(observe::LogLevel::kError); }
 
+// The vault's user for a launch: --user, else the account running the command.
+std::string VaultUser(const SiteSelection& selection,
+                      const sites::EnvironmentVariables& environment) {
+  return selection.user.empty() ? auth::DefaultVaultUser(environment) : selection.user;
+}
+
+// A site by name with its vault: the vault is opened when the site's mode needs it, or when a
+// key for it exists (backend services then store their tokens too).
+struct OpenedSite {
+  std::unique_ptr<auth::TokenVault> vault;
+  std::unique_ptr<auth::DiscoveryCache> discovery;
+  std::unique_ptr<auth::SiteAuth> auth;
+};
+
+base::Result<OpenedSite> OpenSite(const SiteSelection& selection) {
+  const auto environment = sites::EnvironmentVariables::FromProcess();
+  auto site = sites::LoadSite(selection.folder, selection.name, environment);
+  if (!site) return base::Fail(site.error());
+  auto home = auth::ResolveRuntimeHome(selection.home, environment);
+  if (!home) return base::Fail(home.error());
+
+  OpenedSite opened;
+  const bool launch = site->config.auth_mode != sites::AuthMode::kBackendServices;
+  if (launch || auth::HasVaultKey(*home, environment)) {
+    auto vault = auth::OpenHomeVault(*home, environment);
+    if (!vault) return base::Fail(vault.error());
+    opened.vault = std::move(*vault);
+  }
+  opened.discovery = std::make_unique<auth::DiscoveryCache>();
+  auth::SiteAuthOptions options;
+  options.discovery = opened.discovery.get();
+  options.vault = opened.vault.get();
+  options.user = VaultUser(selection, environment);
+  options.environment = environment;
+  opened.auth = std::make_unique<auth::SiteAuth>(std::move(*site), std::move(options));
+  return opened;
+}
+
+int RunSiteToken(const TokenOptions& options) {
+  auto opened = OpenSite(options.site);
+  if (!opened) return Report(opened.error(), ExitFor(opened.error()));
+  auth::SiteAuth& site_auth = *opened->auth;
+  const sites::SiteConfig& config = site_auth.site().config;
+
+  auto source = site_auth.TokenSource();
+  if (!source) return Report(source.error(), ExitFor(source.error()));
+  auto token = (*source)->AccessToken();
+  if (!token) return Report(token.error(), ExitFor(token.error()));
+  const auth::TokenStatus status = (*source)->Status();
+  const std::string how = (*source)->reused_stored_token() ? "reused from the vault"
+                          : config.auth_mode == sites::AuthMode::kBackendServices
+                              ? "obtained with a signed assertion"
+                              : "refreshed with the stored refresh token";
+
+  int check_status = 0;
+  if (!options.check_url.empty()) {
+    http::Client client;
+    http::ClientRequest request;
+    request.url = options.check_url;
+    request.headers.push_back({"Accept", "application/fhir+json"});
+    auto response = auth::SendWithToken(client, **source, request);
+    if (!response) return Report(response.error(), kExitFailure);
+    check_status = response->status;
+  }
+
+  const bool stored = opened->vault != nullptr;
+  if (options.json) {
+    nlohmann::json out = {{"site", config.name},
+                          {"auth_mode", sites::AuthModeName(config.auth_mode)},
+                          {"user", site_auth.user()},
+                          {"token", how},
+                          {"token_type", "Bearer"},
+                          {"expires_in", SecondsLeft(status.expires)},
+                          {"expires_at", base::FormatInstant(status.expires)},
+                          {"expiry_assumed", status.expiry_assumed},
+                          {"scope", status.scope},
+                          {"scopes", status.scopes},
+                          {"stored_in_vault", stored}};
+    if (check_status != 0) out["check_status"] = check_status;
+    if (options.print_token) out["access_token"] = *token;
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::cout << "Site " << config.name << " (" << sites::AuthModeName(config.auth_mode)
+              << "): token " << how << "\n  expires: " << base::FormatInstant(status.expires)
+              << " (in " << SecondsLeft(status.expires) << " s"
+              << (status.expiry_assumed ? ", assumed: the server sent no expires_in" : "")
+              << ")\n  granted scopes: " << (status.scope.empty() ? "(not stated)" : status.scope)
+              << "\n  vault: " << (stored ? "stored for user " + site_auth.user() : "not used")
+              << "\n";
+    if (check_status != 0) {
+      std::cout << "  GET " << options.check_url << " answered HTTP " << check_status << "\n";
+    }
+    if (options.print_token) std::cout << *token << "\n";
+  }
+  if (check_status != 0 && (check_status < 200 || check_status > 299)) return kExitFailure;
+  return kExitOk;
+}
+
 int RunToken(const TokenOptions& options) {
   QuietLogs();
+  if (!options.site.name.empty()) {
+    if (!options.fhir_base.empty() || !options.token_url.empty() || !options.client_id.empty() ||
+        !options.key_dir.empty() || !options.scope.empty() || !options.algorithm.empty()) {
+      std::cerr << "fhirbridge: give a site name or the explicit flags (--fhir-base, "
+                   "--token-url, --client-id, --key-dir, --scope, --alg), not both\n";
+      return kExitUsage;
+    }
+    return RunSiteToken(options);
+  }
+  if (options.client_id.empty() || options.key_dir.empty()) {
+    std::cerr << "fhirbridge: give a site name, or --client-id and --key-dir with --fhir-base "
+                 "or --token-url\n";
+    return kExitUsage;
+  }
   if (options.fhir_base.empty() == options.token_url.empty()) {
     std::cerr << "fhirbridge: give exactly one of --fhir-base (discovery) or --token-url\n";
     return kExitUsage;
@@ -146,8 +276,136 @@ int RunToken(const TokenOptions& options) {
   return kExitOk;
 }
 
+// The loopback port and path of a bundle's redirect_uri ("http://127.0.0.1:8765/callback"), for
+// the listener that receives the browser; kConfigInvalid when it is not a loopback http URL.
+base::Result<auth::RedirectListenerOptions> LoopbackListener(const sites::SiteConfig& config) {
+  const std::string& uri = config.redirect_uri;
+  auto refuse = [&] {
+    return base::Fail(base::ErrorCode::kConfigInvalid,
+                      "site " + config.name +
+                          ": auth.redirect_uri must be http://127.0.0.1:PORT/PATH (or localhost) "
+                          "for `auth login`, which receives the browser on loopback");
+  };
+  std::string_view rest = uri;
+  std::string host;
+  for (std::string_view prefix : {"http://127.0.0.1:", "http://localhost:"}) {
+    if (rest.starts_with(prefix)) {
+      host = prefix.substr(7, prefix.size() - 8);
+      rest.remove_prefix(prefix.size());
+    }
+  }
+  if (host.empty()) return refuse();
+  const std::size_t slash = rest.find('/');
+  const std::string_view port_text = rest.substr(0, slash);
+  if (port_text.empty() || port_text.size() > 5 ||
+      port_text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return refuse();
+  }
+  const int port = std::stoi(std::string(port_text));
+  if (port < 1 || port > 65535) return refuse();
+  auth::RedirectListenerOptions listener;
+  listener.port = static_cast<unsigned short>(port);
+  listener.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (listener.path.find_first_of("?#") != std::string::npos) return refuse();
+  return listener;
+}
+
+int RunSiteLogin(const LoginOptions& options) {
+  auto opened = OpenSite(options.site);
+  if (!opened) return Report(opened.error(), ExitFor(opened.error()));
+  auth::SiteAuth& site_auth = *opened->auth;
+  const sites::SiteConfig& config = site_auth.site().config;
+  if (config.auth_mode == sites::AuthMode::kBackendServices) {
+    std::cerr << "fhirbridge: site " << config.name
+              << " uses backend services, where nobody logs in; use `fhirbridge auth token "
+              << config.name << "`\n";
+    return kExitUsage;
+  }
+  if ((config.auth_mode == sites::AuthMode::kEhrLaunch) == options.launch.empty()) {
+    std::cerr << "fhirbridge: site " << config.name << " uses "
+              << sites::AuthModeName(config.auth_mode)
+              << (options.launch.empty() ? "; give the EHR's --launch value\n"
+                                         : "; --launch belongs to EHR launches\n");
+    return kExitUsage;
+  }
+
+  auto listener_options = LoopbackListener(config);
+  if (!listener_options) return Report(listener_options.error(), kExitConfig);
+  auto listener = auth::RedirectListener::Start(*listener_options);
+  if (!listener) return Report(listener.error(), kExitFailure);
+
+  auto configuration = site_auth.Discover();
+  if (!configuration) return Report(configuration.error(), ExitFor(configuration.error()));
+  auth::LaunchOptions launch_options;
+  launch_options.client_id = config.client_id;
+  // Sent as registered: the bundle's text, which the listener answers.
+  launch_options.redirect_uri = config.redirect_uri;
+  launch_options.scope = options.scope.empty() ? site_auth.RequestedScope() : options.scope;
+  launch_options.launch = options.launch;
+  auto request = auth::PrepareAuthorization(*configuration, launch_options);
+  if (!request) return Report(request.error(), ExitFor(request.error()));
+  (*listener)->Expect(request->state);
+
+  std::cerr << "Open this URL in a browser and sign in to " << config.name << " (waiting "
+            << options.timeout_seconds << " s for the redirect to " << config.redirect_uri
+            << "):\n\n  " << request->authorize_url << "\n\n"
+            << std::flush;
+  auto code = (*listener)->WaitForCode(std::chrono::seconds(options.timeout_seconds));
+  if (!code) return Report(code.error(), kExitFailure);
+
+  auto credentials = site_auth.LaunchCredentials();
+  if (!credentials) return Report(credentials.error(), ExitFor(credentials.error()));
+  http::Client client;
+  auto tokens = auth::ExchangeCode(client, *configuration, *request, *code, *credentials,
+                                   config.request_timeout);
+  if (!tokens) return Report(tokens.error(), ExitFor(tokens.error()));
+  const bool refresh_issued = !tokens->refresh_token.empty();
+  const bool has_patient = !tokens->patient.empty();
+  auto source = site_auth.TokenSourceFromLogin(std::move(*tokens));
+  if (!source) return Report(source.error(), ExitFor(source.error()));
+  const auth::TokenStatus status = (*source)->Status();
+
+  if (options.json) {
+    nlohmann::json out = {{"site", config.name},
+                          {"auth_mode", sites::AuthModeName(config.auth_mode)},
+                          {"user", site_auth.user()},
+                          {"expires_in", SecondsLeft(status.expires)},
+                          {"expires_at", base::FormatInstant(status.expires)},
+                          {"scope", status.scope},
+                          {"scopes", status.scopes},
+                          {"refresh_token_issued", refresh_issued},
+                          {"patient_context", has_patient},
+                          {"stored_in_vault", true}};
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::cout << "Signed in to " << config.name << "; the grant is stored in the vault for user "
+              << site_auth.user() << ".\n  granted scopes: " << status.scope
+              << "\n  expires: " << base::FormatInstant(status.expires) << " (in "
+              << SecondsLeft(status.expires)
+              << " s)\n  refresh token: " << (refresh_issued ? "issued and stored" : "none")
+              << "\n";
+    if (has_patient) std::cout << "  patient context: present\n";
+  }
+  return kExitOk;
+}
+
 int RunLogin(const LoginOptions& options) {
   QuietLogs();
+  if (!options.site.name.empty()) {
+    if (!options.fhir_base.empty() || !options.client_id.empty() || options.port != 0 ||
+        options.path != "/callback" || !options.client_secret_env.empty() ||
+        !options.key_dir.empty() || options.print_token) {
+      std::cerr << "fhirbridge: give a site name or the explicit flags (--fhir-base, "
+                   "--client-id, --port, --path, --client-secret-env, --key-dir, "
+                   "--print-token), not both\n";
+      return kExitUsage;
+    }
+    return RunSiteLogin(options);
+  }
+  if (options.fhir_base.empty() || options.client_id.empty()) {
+    std::cerr << "fhirbridge: give a site name, or --fhir-base and --client-id\n";
+    return kExitUsage;
+  }
   auth::ClientCredentials credentials;
   credentials.client_id = options.client_id;
   if (!options.client_secret_env.empty() && !options.key_dir.empty()) {
@@ -243,15 +501,29 @@ void AddLoginCommands(CLI::App& app, std::function<int()>& run) {
   auth_command->require_subcommand(1);
 
   auto token_options = std::make_shared<TokenOptions>();
+  auto add_site_options = [](CLI::App* command, SiteSelection& site) {
+    command->add_option("site", site.name,
+                        "The site's name (sites/NAME.toml); omit to use the explicit flags");
+    command->add_option("--sites", site.folder, "Folder of the site bundles (default sites)");
+    command->add_option("--home", site.home,
+                        "Runtime home holding vault.db and vault.key (default: FHIRBRIDGE_HOME, "
+                        "else ~/.fhirbridge)");
+    command->add_option("--user", site.user,
+                        "Whose grant to use or store for a launch (default: the account name)");
+  };
+
   CLI::App* token = auth_command->add_subcommand(
-      "token", "Obtain a backend-services token (client_credentials, signed JWT assertion)");
+      "token",
+      "Obtain a token for a site by name (backend services, or a refresh from the vault after "
+      "`auth login`), or a backend-services token from explicit flags");
+  add_site_options(token, token_options->site);
   token->add_option("--fhir-base", token_options->fhir_base,
                     "FHIR base URL; the token endpoint is discovered from it");
   token->add_option("--token-url", token_options->token_url,
                     "Token endpoint, for servers without SMART discovery");
-  token->add_option("--client-id", token_options->client_id, "Client id")->required();
-  token->add_option("--key-dir", token_options->key_dir, "Key folder (fhirbridge keys generate)")
-      ->required();
+  token->add_option("--client-id", token_options->client_id, "Client id (without a site)");
+  token->add_option("--key-dir", token_options->key_dir,
+                    "Key folder, fhirbridge keys generate (without a site)");
   token->add_option("--scope", token_options->scope,
                     "Scopes to request, space-separated (default: none sent; the server grants "
                     "what is registered)");
@@ -270,9 +542,12 @@ void AddLoginCommands(CLI::App& app, std::function<int()>& run) {
 
   auto login_options = std::make_shared<LoginOptions>();
   CLI::App* login = auth_command->add_subcommand(
-      "login", "Sign in through the browser (standalone launch, or EHR launch with --launch)");
-  login->add_option("--fhir-base", login_options->fhir_base, "FHIR base URL (the iss)")->required();
-  login->add_option("--client-id", login_options->client_id, "Client id")->required();
+      "login",
+      "Sign in through the browser (standalone launch, or EHR launch with --launch); with a "
+      "site name the grant is stored in the vault");
+  add_site_options(login, login_options->site);
+  login->add_option("--fhir-base", login_options->fhir_base, "FHIR base URL, the iss (no site)");
+  login->add_option("--client-id", login_options->client_id, "Client id (without a site)");
   login->add_option("--launch", login_options->launch,
                     "The launch value the EHR sent (EHR launch); omit for standalone launch");
   login->add_option("--scope", login_options->scope, "Scopes to request, space-separated");

@@ -1,9 +1,12 @@
 #pragma once
 
-// The `auth` commands: `auth token` obtains a backend-services token (client_credentials with a
-// signed client assertion) and `auth login` completes an EHR or standalone launch through a
-// loopback redirect listener. Both print what was granted and when it expires; the token itself
-// only with --print-token.
+// The `auth` commands, by site name (a bundle under --sites) or with explicit flags for ad-hoc use.
+// `auth token SITE` obtains a backend-services token, or for a launch site refreshes the grant
+// kept in the vault; `auth token --fhir-base ...` obtains a backend-services token. `auth login
+// SITE` completes the site's EHR or standalone launch through a loopback redirect listener at the
+// bundle's redirect_uri and stores the grant in the vault of the runtime home (auth/site_auth.h).
+// All print what was granted and when it expires; an access token only with --print-token, and a
+// refresh token only from the ad-hoc `auth login --print-token`.
 
 #include <functional>
 

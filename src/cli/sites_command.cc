@@ -8,12 +8,14 @@
 #include <sstream>
 
 #include "auth/capabilities.h"
+#include "auth/site_auth.h"
 #include "auth/token_vault.h"
 #include "base/clock.h"
 #include "base/secret.h"
 #include "cli/exit_codes.h"
 #include "fhir/json.h"
 #include "http/client.h"
+#include "observe/log.h"
 #include "sites/site_bundle.h"
 #include "smart/scopes.h"
 
@@ -28,9 +30,13 @@ struct SitesOptions {
   bool granted_given = false;
   std::string capability_statement_file;
   bool fetch = false;
+  bool live = false;
+  std::string home;
+  std::string user;
 };
 
 struct VaultOptions {
+  std::string home;
   std::string vault_path;
   std::string key_file;
   std::string site;
@@ -49,6 +55,7 @@ int ExitCodeFor(const base::Error& error) {
     case base::ErrorCode::kConfigNotFound:
     case base::ErrorCode::kSecretUnavailable:
     case base::ErrorCode::kVaultUnreadable:
+    case base::ErrorCode::kInsecureTransport:
       return kExitConfig;
     default:
       return kExitFailure;
@@ -125,7 +132,65 @@ base::Result<fhir::Json> FetchCapabilityStatement(const sites::SiteConfig& site)
   return parsed;
 }
 
+// --live: a real token from the site (its granted scopes) and its CapabilityStatement.
+int LiveCapabilities(const SitesOptions& options) {
+  observe::SetMinimumLogLevel(observe::LogLevel::kError);
+  const auto environment = sites::EnvironmentVariables::FromProcess();
+  auto site = sites::LoadSite(options.folder, options.name, environment);
+  if (!site) return Report(site.error(), ExitCodeFor(site.error()));
+  auto home = auth::ResolveRuntimeHome(options.home, environment);
+  if (!home) return Report(home.error(), ExitCodeFor(home.error()));
+  std::unique_ptr<auth::TokenVault> vault;
+  if (site->config.auth_mode != sites::AuthMode::kBackendServices ||
+      auth::HasVaultKey(*home, environment)) {
+    auto opened = auth::OpenHomeVault(*home, environment);
+    if (!opened) return Report(opened.error(), ExitCodeFor(opened.error()));
+    vault = std::move(*opened);
+  }
+  auth::DiscoveryCache discovery;
+  auth::SiteAuthOptions auth_options;
+  auth_options.discovery = &discovery;
+  auth_options.vault = vault.get();
+  auth_options.user = options.user.empty() ? auth::DefaultVaultUser(environment) : options.user;
+  auth_options.environment = environment;
+  auth::SiteAuth site_auth(std::move(*site), std::move(auth_options));
+  const sites::SiteConfig& config = site_auth.site().config;
+
+  auto source = site_auth.TokenSource();
+  if (!source) return Report(source.error(), ExitCodeFor(source.error()));
+  if (auto token = (*source)->AccessToken(); !token) {
+    return Report(token.error(), ExitCodeFor(token.error()));
+  }
+  auto statement = site_auth.FetchCapabilityStatement();
+  if (!statement) return Report(statement.error(), kExitFailure);
+  auto matrix = site_auth.Capabilities(**source, &*statement);
+  if (!matrix) return Report(matrix.error(), kExitFailure);
+
+  const auth::TokenStatus status = (*source)->Status();
+  if (options.json) {
+    fhir::Json json = matrix->ToJson();
+    json["site"] = config.name;
+    json["granted_scopes"] = status.scopes;
+    json["live"] = true;
+    std::cout << json.dump(2) << "\n";
+  } else {
+    std::cout << "capabilities of site " << config.name << " (" << config.base_url
+              << "), live: granted scopes " << (status.scope.empty() ? "(none)" : status.scope)
+              << "\n\n"
+              << matrix->ToText();
+  }
+  return kExitOk;
+}
+
 int Capabilities(const SitesOptions& options) {
+  if (options.live) {
+    if (options.granted_given || !options.capability_statement_file.empty() || options.fetch) {
+      std::cerr << "fhirbridge: --live gets the granted scopes and the CapabilityStatement from "
+                   "the site; leave out --granted, --capability-statement and --fetch\n";
+      return kExitUsage;
+    }
+    return LiveCapabilities(options);
+  }
   auto site =
       sites::LoadSite(options.folder, options.name, sites::EnvironmentVariables::FromProcess());
   if (!site) return Report(site.error(), ExitCodeFor(site.error()));
@@ -183,6 +248,17 @@ int Capabilities(const SitesOptions& options) {
 }
 
 base::Result<std::unique_ptr<auth::TokenVault>> OpenVault(const VaultOptions& options) {
+  if (options.vault_path.empty()) {
+    const auto environment = sites::EnvironmentVariables::FromProcess();
+    auto home = auth::ResolveRuntimeHome(options.home, environment);
+    if (!home) return base::Fail(home.error());
+    if (!options.key_file.empty()) {
+      VaultOptions explicit_key = options;
+      explicit_key.vault_path = home->vault_path().string();
+      return OpenVault(explicit_key);
+    }
+    return auth::OpenHomeVault(*home, environment);
+  }
   // Tokens are about to be in memory: no core file may hold them.
   if (auto disabled = base::DisableCoreDumps(); !disabled) return base::Fail(disabled.error());
   std::optional<std::filesystem::path> key_file;
@@ -197,10 +273,21 @@ base::Result<std::unique_ptr<auth::TokenVault>> OpenVault(const VaultOptions& op
 }
 
 int InitKey(const VaultOptions& options) {
-  if (auto created = auth::CreateVaultKeyFile(options.key_file); !created) {
+  std::filesystem::path key_file = options.key_file;
+  if (key_file.empty()) {
+    auto home = auth::ResolveRuntimeHome(options.home, sites::EnvironmentVariables::FromProcess());
+    if (!home) return Report(home.error(), ExitCodeFor(home.error()));
+    std::error_code error;
+    if (!std::filesystem::exists(home->folder, error)) {
+      std::filesystem::create_directories(home->folder, error);
+      std::filesystem::permissions(home->folder, std::filesystem::perms::owner_all, error);
+    }
+    key_file = home->key_path();
+  }
+  if (auto created = auth::CreateVaultKeyFile(key_file); !created) {
     return Report(created.error(), ExitCodeFor(created.error()));
   }
-  std::cout << "Wrote a new vault key to " << options.key_file
+  std::cout << "Wrote a new vault key to " << key_file.string()
             << " (mode 0600). Keep it out of version control and back it up: tokens sealed "
                "under it cannot be read without it.\n";
   return kExitOk;
@@ -284,6 +371,15 @@ void AddSitesCommands(CLI::App& app, std::function<int()>& run) {
   capabilities
       ->add_flag("--fetch", options->fetch, "Fetch the CapabilityStatement from BASE/metadata")
       ->excludes(file_option);
+  capabilities->add_flag("--live", options->live,
+                         "Obtain a real token (backend services, or a refresh from the vault) and "
+                         "fetch the CapabilityStatement: the matrix of what the site grants now");
+  capabilities->add_option("--home", options->home,
+                           "With --live: runtime home holding vault.db and vault.key (default: "
+                           "FHIRBRIDGE_HOME, else ~/.fhirbridge)");
+  capabilities->add_option("--user", options->user,
+                           "With --live, for a launch site: whose stored grant to use (default: "
+                           "the account name)");
   check->callback([&run, options] { run = [options] { return Check(*options); }; });
   show->callback([&run, options] { run = [options] { return Show(*options); }; });
   capabilities->callback([&run, options] { run = [options] { return Capabilities(*options); }; });
@@ -294,15 +390,23 @@ void AddSitesCommands(CLI::App& app, std::function<int()>& run) {
   vault->require_subcommand(1);
   CLI::App* init_key =
       vault->add_subcommand("init-key", "Write a new random vault key file (mode 0600)");
-  init_key->add_option("--key-file", vault_options->key_file, "Where to write the key")->required();
+  init_key->add_option("--key-file", vault_options->key_file,
+                       "Where to write the key (default: vault.key in the runtime home)");
+  init_key->add_option("--home", vault_options->home,
+                       "Runtime home (default: FHIRBRIDGE_HOME, else ~/.fhirbridge)");
   CLI::App* list = vault->add_subcommand(
       "list", "List the stored entries: site, user, expiry (never token text)");
   CLI::App* erase =
       vault->add_subcommand("erase", "Erase the tokens stored for one user of one site");
   for (CLI::App* command : {list, erase}) {
-    command->add_option("--vault", vault_options->vault_path, "The vault file")->required();
+    command->add_option("--home", vault_options->home,
+                        "Runtime home holding vault.db and vault.key (default: FHIRBRIDGE_HOME, "
+                        "else ~/.fhirbridge)");
+    command->add_option("--vault", vault_options->vault_path,
+                        "The vault file (default: vault.db in the runtime home)");
     command->add_option("--key-file", vault_options->key_file,
-                        "The vault key file (default: the FHIRBRIDGE_VAULT_KEY variable)");
+                        "The vault key file (default: vault.key in the runtime home, else the "
+                        "FHIRBRIDGE_VAULT_KEY variable)");
   }
   list->add_flag("--json", vault_options->json, "Print JSON");
   erase->add_option("--site", vault_options->site, "The site")->required();

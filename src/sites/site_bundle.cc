@@ -48,6 +48,7 @@ constexpr std::array kFields = {
     FieldSpec{"auth", "mode", Kind::kString},
     FieldSpec{"auth", "client_id", Kind::kString},
     FieldSpec{"auth", "key", Kind::kString},
+    FieldSpec{"auth", "key_algorithm", Kind::kString},
     FieldSpec{"auth", "client_secret", Kind::kString},
     FieldSpec{"auth", "scopes", Kind::kStringArray},
     FieldSpec{"auth", "redirect_uri", Kind::kString},
@@ -562,6 +563,16 @@ class BundleReader {
     }
 
     config.key_reference = Reference("key", config.auth_mode == AuthMode::kBackendServices);
+    if (auto algorithm = String("auth", "key_algorithm", /*required=*/false)) {
+      if (*algorithm != "RS384" && *algorithm != "ES384") {
+        Report(Node("auth", "key_algorithm"), "auth.key_algorithm",
+               "must be \"RS384\" or \"ES384\" (the algorithms SMART backend services name)");
+      } else if (config.auth_mode != AuthMode::kBackendServices) {
+        Report(Node("auth", "key_algorithm"), "auth.key_algorithm",
+               "only backend services sign with auth.key; remove it");
+      }
+      config.key_algorithm = std::move(*algorithm);
+    }
     config.client_secret_reference = Reference("client_secret", false);
     if (config.auth_mode == AuthMode::kBackendServices && !config.client_secret_reference.empty()) {
       Report(Node("auth", "client_secret"), "auth.client_secret",
@@ -818,6 +829,7 @@ fhir::Json ConfigJson(const SiteConfig& config, bool mask) {
   json["auth"] = {{"mode", AuthModeName(config.auth_mode)},
                   {"client_id", config.client_id},
                   {"key", config.key_reference},
+                  {"key_algorithm", config.key_algorithm},
                   {"client_secret", config.client_secret_reference},
                   {"scopes", config.scopes},
                   {"redirect_uri", config.redirect_uri},

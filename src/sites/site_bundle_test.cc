@@ -241,7 +241,7 @@ TEST(SiteBundleTest, OverrideVariableNamesArePredictable) {
             "FHIRBRIDGE_SITE_EPIC_SANDBOX_AUTH_CLIENT_ID");
   EXPECT_EQ(OverrideVariableName("north2", "traffic.requests_per_second"),
             "FHIRBRIDGE_SITE_NORTH2_TRAFFIC_REQUESTS_PER_SECOND");
-  EXPECT_EQ(SiteBundleKeys().size(), 31u);
+  EXPECT_EQ(SiteBundleKeys().size(), 32u);
 }
 
 TEST(SiteBundleTest, EnvironmentOverridesEveryKindOfValue) {

@@ -50,6 +50,9 @@ struct SiteConfig {
   // auth.key: where the private signing key (backend services) is: "file:/path/key.pem",
   // "file:/path/key-ring-folder" or "env:VAR". Required for backend services.
   std::string key_reference;
+  // auth.key_algorithm: "RS384" or "ES384"; empty: a key ring's current key's own algorithm, or
+  // RS384 for a single PEM key.
+  std::string key_algorithm;
   // auth.client_secret: a confidential client's secret, as a reference like auth.key; optional.
   std::string client_secret_reference;
   std::vector<std::string> scopes;  // auth.scopes: requested scopes, in order
