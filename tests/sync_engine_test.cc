@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <thread>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "http/client.h"
 #include "sandbox_test_server.h"
@@ -35,10 +35,10 @@ class NoProgress : public sync::ProgressObserver {
 class TempStore {
  public:
   TempStore() {
-    path_ = (std::filesystem::temp_directory_path() /
-             ("fhirbridge-sync-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++) +
-              ".db"))
-                .string();
+    path_ =
+        (std::filesystem::temp_directory_path() / ("fhirbridge-sync-" + std::to_string(::getpid()) +
+                                                   "-" + std::to_string(counter_++) + ".db"))
+            .string();
     Remove();
   }
   ~TempStore() { Remove(); }
@@ -74,7 +74,8 @@ class SyncEngineTest : public ::testing::Test {
   std::vector<std::string> SeedAndSettle(int patients, int observations_each) {
     std::vector<std::string> ids = SeedPatients(base_, patients, observations_each);
     std::this_thread::sleep_for(Options().overlap + std::chrono::milliseconds(50));
-    for (const std::string& type : kTypes) UpdateResource(base_, type, SandboxIds(base_, type).at(0));
+    for (const std::string& type : kTypes)
+      UpdateResource(base_, type, SandboxIds(base_, type).at(0));
     return ids;
   }
 
@@ -87,8 +88,7 @@ class SyncEngineTest : public ::testing::Test {
     return options;
   }
 
-  sync::SyncReport RunSync(const std::vector<sync::TypePlan>& plan,
-                           sync::HttpPageSource& source) {
+  sync::SyncReport RunSync(const std::vector<sync::TypePlan>& plan, sync::HttpPageSource& source) {
     sync::SyncEngine engine(source, *sink_, progress_, Options());
     return engine.Run(plan);
   }
@@ -171,7 +171,25 @@ TEST_F(SyncEngineTest, IncrementalLastUpdatedSyncCatchesUpWithChangesAndDeletion
   const sync::SyncReport report = RunSync(plan);
   ExpectSucceeded(report);
   EXPECT_EQ(Stored(), SandboxState(base_, kTypes));
-  for (const auto& outcome : report.types) EXPECT_TRUE(outcome.swept) << outcome.type;
+  for (const auto& outcome : report.types) {
+    EXPECT_EQ(outcome.deletion_check, "history") << outcome.type;
+  }
+  EXPECT_EQ(sink_->tombstones_written(), 4);
+}
+
+TEST_F(SyncEngineTest, WithoutHistoryDeletionsAreFoundBySweepingIds) {
+  const std::vector<std::string> patients = SeedPatients(base_, 30, 3);
+  auto plan = PlanFromSandbox(base_, kTypes);
+  for (auto& entry : plan) entry.history_for_deletions = false;
+  ExpectSucceeded(RunSync(plan));
+
+  ChangeSandbox(patients);
+  const sync::SyncReport report = RunSync(plan);
+  ExpectSucceeded(report);
+  EXPECT_EQ(Stored(), SandboxState(base_, kTypes));
+  for (const auto& outcome : report.types) {
+    EXPECT_EQ(outcome.deletion_check, "sweep") << outcome.type;
+  }
   EXPECT_EQ(sink_->tombstones_written(), 4);
 }
 
@@ -255,12 +273,14 @@ class CorruptingSource : public sync::PageSource {
 
   base::Result<sync::FetchResponse> Get(const sync::FetchRequest& request) override {
     auto response = real_.Get(request);
-    if (response && request.url.find("/" + type_ + "?") != std::string::npos &&
-        ++seen_ == which_) {
+    if (response && request.url.find("/" + type_ + "?") != std::string::npos && ++seen_ == which_) {
       response->body = body_;
+      corrupted_url_ = request.url;
     }
     return response;
   }
+
+  const std::string& corrupted_url() const { return corrupted_url_; }
 
  private:
   sync::HttpPageSource real_;
@@ -268,6 +288,7 @@ class CorruptingSource : public sync::PageSource {
   int which_;
   int seen_ = 0;
   std::string body_;
+  std::string corrupted_url_;
 };
 
 std::string CheckpointOf(const std::string& path, const std::string& type) {
@@ -285,9 +306,8 @@ TEST_F(SyncEngineTest, MalformedPagesAreQuarantinedWithoutMovingTheCheckpoint) {
   const auto plan = PlanFromSandbox(base_, kTypes);
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"bad JSON", R"({"resourceType":"Bundle","type":"searchset","entry":[{)"},
-      {"wrong resourceType",
-       R"({"resourceType":"Bundle","type":"searchset","entry":[{"resource":)"
-       R"({"resourceType":"Patient","id":"x"},"search":{"mode":"match"}}]})"},
+      {"wrong resourceType", R"({"resourceType":"Bundle","type":"searchset","entry":[{"resource":)"
+                             R"({"resourceType":"Patient","id":"x"},"search":{"mode":"match"}}]})"},
       {"no entries but a next link",
        R"({"resourceType":"Bundle","type":"searchset","link":[{"relation":"next",)"
        R"("url":"http://127.0.0.1:1/next"}]})"},
@@ -295,7 +315,9 @@ TEST_F(SyncEngineTest, MalformedPagesAreQuarantinedWithoutMovingTheCheckpoint) {
   for (const auto& [name, body] : cases) {
     SCOPED_TRACE(name);
     FreshStore();
-    CorruptingSource source("Observation", 3, body);
+    // The first read of a type is a probe for the newest lastUpdated, then pages in the
+    // server's order: the fourth request is the third page.
+    CorruptingSource source("Observation", 4, body);
     sync::SyncEngine engine(source, *sink_, progress_, Options());
     const sync::SyncReport report = engine.Run(plan);
 
@@ -306,17 +328,14 @@ TEST_F(SyncEngineTest, MalformedPagesAreQuarantinedWithoutMovingTheCheckpoint) {
     ASSERT_TRUE(report.types[1].error);
     EXPECT_EQ(report.types[1].error->code, base::ErrorCode::kMalformedResponse);
 
-    // Two pages were stored; the checkpoint is the latest lastUpdated among them.
+    // Two pages were stored; the checkpoint names the refused page as the one to read next.
     const auto stored = Stored();
     std::size_t observations = 0;
     for (const auto& [key, version] : stored) observations += key.first == "Observation";
     EXPECT_EQ(observations, 50u);
     const auto checkpoint = nlohmann::json::parse(CheckpointOf(store_->path(), "Observation"));
+    EXPECT_EQ(checkpoint["initial"]["next"], source.corrupted_url());
     auto database = store::Database::Open(store_->path());
-    auto latest = database->Prepare(
-        "SELECT max(last_updated) FROM sync_resources WHERE type = 'Observation'");
-    ASSERT_TRUE(latest->Step());
-    EXPECT_EQ(checkpoint["high_water"], latest->ColumnText(0));
 
     auto quarantine = database->Prepare(
         "SELECT site, resource_type, request_id, position, body FROM sync_quarantine");
@@ -324,10 +343,10 @@ TEST_F(SyncEngineTest, MalformedPagesAreQuarantinedWithoutMovingTheCheckpoint) {
     EXPECT_EQ(quarantine->ColumnText(0), "open-lab");
     EXPECT_EQ(quarantine->ColumnText(1), "Observation");
     EXPECT_FALSE(quarantine->ColumnText(2).empty());
-    EXPECT_NE(quarantine->ColumnText(3).find("page=3"), std::string::npos);
+    EXPECT_NE(quarantine->ColumnText(3).find("page=4"), std::string::npos);
     EXPECT_EQ(quarantine->ColumnText(4), body);
-    auto runs = database->Prepare(
-        "SELECT outcome FROM sync_runs WHERE resource_type = 'Observation'");
+    auto runs =
+        database->Prepare("SELECT outcome FROM sync_runs WHERE resource_type = 'Observation'");
     ASSERT_TRUE(runs->Step().value_or(false));
     EXPECT_EQ(runs->ColumnText(0), "failed");
 

@@ -88,8 +88,8 @@ std::vector<std::string> SeedPatients(const std::string& base, int patients,
                                       int observations_each) {
   json entries = json::array();
   for (int p = 0; p < patients; ++p) {
-    const std::string patient_url = "urn:uuid:00000000-0000-4000-8000-" + std::to_string(
-                                        100000000000 + p);
+    const std::string patient_url =
+        "urn:uuid:00000000-0000-4000-8000-" + std::to_string(100000000000 + p);
     entries.push_back({{"fullUrl", patient_url},
                        {"resource",
                         {{"resourceType", "Patient"},

@@ -11,6 +11,7 @@
 #include "cli/auth_commands.h"
 #include "cli/exit_codes.h"
 #include "cli/synth_command.h"
+#include "cli/sync_command.h"
 #include "observe/log.h"
 #include "observe/metrics.h"
 #include "sandbox/sandbox_server.h"
@@ -128,6 +129,7 @@ int main(int argc, char** argv) {
   std::function<int()> run_chosen_command;
   cli::AddAuthCommands(app, *sandbox_command, run_chosen_command);
   cli::AddSynthCommand(app, run_chosen_command);
+  cli::AddSyncCommand(app, run_chosen_command);
 
   SandboxServeOptions serve_options;
   CLI::App* serve = sandbox_command->add_subcommand(

@@ -150,7 +150,8 @@ class SyncEngine::TypeRun {
 
   void Emit(ProgressEvent::Kind kind) { engine_.progress_.OnEvent(MakeEvent(kind)); }
 
-  base::Result<FetchResponse> Fetch(const std::string& url, std::vector<http::Header> headers = {}) {
+  base::Result<FetchResponse> Fetch(const std::string& url,
+                                    std::vector<http::Header> headers = {}) {
     ++outcome_.requests;
     auto response = engine_.source_.Get({url, std::move(headers)});
     if (response) last_request_id_ = response->request_id;
@@ -217,12 +218,22 @@ class SyncEngine::TypeRun {
   }
 
   // _lastUpdated windows: oldest first, so after each page the checkpoint is the latest
-  // lastUpdated stored; a window starts `overlap` before it. Then deletions: one count request,
-  // and an id sweep only when the store holds more live resources than the site.
+  // lastUpdated stored; a window starts `overlap` before it. The first run reads in the server's
+  // default order instead (cheaper for servers that sort by computing every match's value),
+  // and then starts its windows at the newest lastUpdated the server had before that read.
+  // Then deletions: one count request, and a look for them only when the store holds more live
+  // resources than the site.
   base::Status LastUpdatedWindows() {
     auto stored = engine_.sink_.ReadCheckpoint(TypeKey());
     if (!stored) return Fail(stored.error());
-    std::string high_water = Member(ParseCheckpoint(*stored), "high_water");
+    const json checkpoint = ParseCheckpoint(*stored);
+    std::string high_water = Member(checkpoint, "high_water");
+    const std::string run_start = high_water;
+    if (high_water.empty()) {
+      auto initial = InitialRead(checkpoint.value("initial", json::object()));
+      if (!initial) return Fail(initial.error());
+      high_water = *initial;
+    }
     const std::string count = "_count=" + std::to_string(options_.page_size);
 
     while (true) {
@@ -248,7 +259,9 @@ class SyncEngine::TypeRun {
         if (first) first_entries = page.entries;
         last_entries = page.entries;
         first = false;
-        if (auto status = Commit({TypeKey(), std::move(page.resources), {},
+        if (auto status = Commit({TypeKey(),
+                                  std::move(page.resources),
+                                  {},
                                   json{{"high_water", high_water}}.dump()});
             !status) {
           return status;
@@ -269,10 +282,55 @@ class SyncEngine::TypeRun {
       }
       break;
     }
-    return FindDeletionsByCount();
+    return FindDeletionsByCount(run_start);
   }
 
-  base::Status FindDeletionsByCount() {
+  // The first read of a type, in the server's default order. `initial` is the checkpoint of an
+  // interrupted first read: the newest lastUpdated before it started and the next link.
+  // Returns the checkpoint the windows start from: that newest lastUpdated once every page is
+  // stored, or "" when the paging session expired (the windows then read everything, sorted,
+  // which checkpoints as it goes) or the type is empty.
+  base::Result<std::string> InitialRead(const json& initial) {
+    std::string newest = Member(initial, "high_water");
+    std::string url = Member(initial, "next");
+    position_ = "strategy=lastupdated initial";
+    if (url.empty()) {
+      // Every change from now on has a later lastUpdated than the newest resource now.
+      auto probe =
+          FetchPage(SearchUrl("_sort=-_lastUpdated&_count=1"), BundleKind::kSearchset, true);
+      if (!probe) return Fail(probe.error());
+      newest = probe->page.max_last_updated;
+      if (newest.empty()) return std::string();
+      url = SearchUrl("_count=" + std::to_string(options_.page_size));
+    }
+    bool first = true;
+    while (true) {
+      auto result = FetchPage(url, BundleKind::kSearchset, first);
+      if (!result) return Fail(result.error());
+      if (result->expired) {
+        if (auto status = Restarted("the paging session of the first read expired"); !status) {
+          return Fail(status.error());
+        }
+        if (auto status = Commit({TypeKey(), {}, {}, json::object().dump()}); !status) {
+          return Fail(status.error());
+        }
+        return std::string();
+      }
+      first = false;
+      ParsedPage& page = result->page;
+      const json next_checkpoint =
+          page.next_url ? json{{"initial", {{"high_water", newest}, {"next", *page.next_url}}}}
+                        : json{{"high_water", newest}};
+      if (auto status = Commit({TypeKey(), std::move(page.resources), {}, next_checkpoint.dump()});
+          !status) {
+        return Fail(status.error());
+      }
+      if (!page.next_url) return newest;
+      url = *page.next_url;
+    }
+  }
+
+  base::Status FindDeletionsByCount(const std::string& run_start) {
     auto response = Fetch(SearchUrl("_summary=count"));
     if (!response) return Fail(response.error());
     if (response->status != 200) {
@@ -282,21 +340,54 @@ class SyncEngine::TypeRun {
     }
     auto page = parser_.ParseBundle(response->body, BundleKind::kSearchset, plan_.type, false);
     if (!page || !page->total) {
-      return Fail(ErrorCode::kMalformedResponse,
-                  "The count of " + plan_.type + " (request " + response->request_id +
-                      ") has no total.");
+      return Fail(ErrorCode::kMalformedResponse, "The count of " + plan_.type + " (request " +
+                                                     response->request_id + ") has no total.");
     }
     auto live = engine_.sink_.LiveIds(plan_.type);
     if (!live) return Fail(live.error());
     // Every resource the site has was read by the windows (or was written since), so more live
     // resources here than there means some were deleted.
     if (static_cast<std::int64_t>(live->size()) <= *page->total) return {};
+    if (plan_.history_for_deletions && !run_start.empty()) return HistoryDeletions(run_start);
     return SweepIds();
+  }
+
+  // Reads type history since the run's first window started; its deletes become tombstones
+  // (its versions are stored too, which dedupe makes harmless).
+  base::Status HistoryDeletions(const std::string& run_start) {
+    outcome_.deletion_check = "history";
+    while (true) {
+      position_ = "strategy=lastupdated deletions";
+      std::string url = options_.base_url + "/" + plan_.type +
+                        "/_history?_count=" + std::to_string(options_.page_size) +
+                        "&_since=" + MinusOverlap(run_start, options_.overlap);
+      bool first = true;
+      bool expired = false;
+      while (!url.empty()) {
+        auto result = FetchPage(url, BundleKind::kHistory, first);
+        if (!result) return Fail(result.error());
+        if (result->expired) {
+          expired = true;
+          break;
+        }
+        first = false;
+        if (auto status = Commit({TypeKey(), std::move(result->page.resources),
+                                  std::move(result->page.tombstones), std::nullopt});
+            !status) {
+          return status;
+        }
+        url = result->page.next_url.value_or("");
+      }
+      if (!expired) return {};
+      if (auto status = Restarted("the paging session expired reading deletions"); !status) {
+        return status;
+      }
+    }
   }
 
   // Reads every current id and tombstones the stored ones the site no longer has.
   base::Status SweepIds() {
-    outcome_.swept = true;
+    outcome_.deletion_check = "sweep";
     while (true) {
       position_ = "strategy=lastupdated sweep";
       std::set<std::string> seen;
@@ -408,8 +499,8 @@ class SyncEngine::TypeRun {
   base::Status PerPatientRefresh() {
     auto stored = engine_.sink_.ReadCheckpoint(TypeKey());
     if (!stored) return Fail(stored.error());
-    const std::int64_t pass = std::max<std::int64_t>(1, IntegerMember(ParseCheckpoint(*stored),
-                                                                       "pass"));
+    const std::int64_t pass =
+        std::max<std::int64_t>(1, IntegerMember(ParseCheckpoint(*stored), "pass"));
     expected_ = static_cast<std::int64_t>(options_.patient_cohort.size());
     for (std::size_t index = 0; index < options_.patient_cohort.size(); ++index) {
       const std::string& patient = options_.patient_cohort[index];
@@ -417,8 +508,8 @@ class SyncEngine::TypeRun {
       auto done = engine_.sink_.ReadCheckpoint(key);
       if (!done) return Fail(done.error());
       if (IntegerMember(ParseCheckpoint(*done), "pass") == pass) continue;
-      position_ = "strategy=per-patient pass=" + std::to_string(pass) +
-                  " patient=" + std::to_string(index);
+      position_ =
+          "strategy=per-patient pass=" + std::to_string(pass) + " patient=" + std::to_string(index);
       const std::string patient_checkpoint = json{{"pass", pass}}.dump();
       auto status = plan_.type == "Patient" ? RefreshPatient(key, patient_checkpoint)
                                             : RefreshCompartment(key, patient_checkpoint);
@@ -446,21 +537,24 @@ class SyncEngine::TypeRun {
       return Commit(std::move(write));
     }
     if (response->status != 200) {
-      return Fail(ErrorCode::kRemoteRejected, "The site answered " +
-                                                  std::to_string(response->status) +
-                                                  " to a Patient read (request " +
-                                                  response->request_id + ").");
+      return Fail(ErrorCode::kRemoteRejected,
+                  "The site answered " + std::to_string(response->status) +
+                      " to a Patient read (request " + response->request_id + ").");
     }
     auto resource = parser_.ParseResource(response->body, "Patient");
     if (!resource || resource->id != id) {
-      const std::string error = resource ? "The Patient read returned another id."
-                                         : resource.error().ToString();
-      QuarantinedPage quarantined{options_.site, plan_.type,  response->request_id, position_,
-                                  options_.base_url + "/Patient/" + id, error,
+      const std::string error =
+          resource ? "The Patient read returned another id." : resource.error().ToString();
+      QuarantinedPage quarantined{options_.site,
+                                  plan_.type,
+                                  response->request_id,
+                                  position_,
+                                  options_.base_url + "/Patient/" + id,
+                                  error,
                                   std::move(response->body)};
       if (auto kept = engine_.sink_.Quarantine(quarantined); !kept) return kept;
-      return Fail(ErrorCode::kMalformedResponse,
-                  "A Patient read (request " + response->request_id + ") was quarantined: " + error);
+      return Fail(ErrorCode::kMalformedResponse, "A Patient read (request " + response->request_id +
+                                                     ") was quarantined: " + error);
     }
     if (const std::string* etag = response->FindHeader("etag")) {
       resource->etag = *etag;

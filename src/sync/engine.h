@@ -55,7 +55,9 @@ struct TypeOutcome {
   std::int64_t resources_received = 0;
   std::int64_t tombstones_received = 0;
   int restarts = 0;
-  bool swept = false;  // _lastUpdated: counts differed, so ids were swept for deletions
+  // _lastUpdated: how deletions were looked for after the counts differed: "" (they did not
+  // differ), "history" or "sweep".
+  std::string deletion_check;
 };
 
 struct SyncReport {

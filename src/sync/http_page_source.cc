@@ -58,8 +58,11 @@ base::Result<FetchResponse> HttpPageSource::Get(const FetchRequest& request) {
     std::chrono::milliseconds wait = backoff;
     if (response && !Retryable(response->status)) {
       const std::string* echoed = response->FindHeader("x-request-id");
-      return FetchResponse{response->status, std::move(response->headers),
-                           std::move(response->body), echoed ? *echoed : request_id, {}};
+      return FetchResponse{response->status,
+                           std::move(response->headers),
+                           std::move(response->body),
+                           echoed ? *echoed : request_id,
+                           {}};
     }
     if (response) {
       last_error = base::MakeError(base::ErrorCode::kRetriesExhausted,

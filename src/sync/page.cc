@@ -1,9 +1,9 @@
 #include "sync/page.h"
 
 #include <openssl/evp.h>
+#include <simdjson.h>
 
 #include <charconv>
-#include <simdjson.h>
 
 #include "base/clock.h"
 
@@ -113,8 +113,7 @@ PageParser::PageParser() : impl_(std::make_unique<Impl>()) {}
 PageParser::~PageParser() = default;
 
 base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKind kind,
-                                                 std::string_view expected_type,
-                                                 bool first_page) {
+                                                 std::string_view expected_type, bool first_page) {
   dom::element document;
   if (const auto error = impl_->parser.parse(body.data(), body.size()).get(document)) {
     return Malformed(std::string("The page is not valid JSON: ") + simdjson::error_message(error),
@@ -227,9 +226,9 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
     const std::size_t slash = url.find('/');
     if (slash == std::string_view::npos || url.substr(0, slash) != expected_type ||
         slash + 1 >= url.size() || url.find('/', slash + 1) != std::string_view::npos) {
-      return Malformed("The history delete's request.url is not " + std::string(expected_type) +
-                           "/id.",
-                       where + ".request.url");
+      return Malformed(
+          "The history delete's request.url is not " + std::string(expected_type) + "/id.",
+          where + ".request.url");
     }
     if (etag_version == 0) {
       return Malformed("The history delete has no version.", where + ".response.etag");
@@ -245,9 +244,9 @@ base::Result<SyncedResource> PageParser::ParseResource(std::string_view body,
                                                        std::string_view expected_type) {
   dom::element document;
   if (const auto error = impl_->parser.parse(body.data(), body.size()).get(document)) {
-    return Malformed(std::string("The resource is not valid JSON: ") +
-                         simdjson::error_message(error),
-                     std::string(expected_type));
+    return Malformed(
+        std::string("The resource is not valid JSON: ") + simdjson::error_message(error),
+        std::string(expected_type));
   }
   SyncedResource synced;
   if (auto status = ReadResourceObject(document, expected_type, std::string(expected_type), synced);

@@ -43,8 +43,7 @@ class PageParser {
                                        std::string_view expected_type, bool first_page);
 
   // Parses a single resource of `expected_type`, as a read returns it.
-  base::Result<SyncedResource> ParseResource(std::string_view body,
-                                             std::string_view expected_type);
+  base::Result<SyncedResource> ParseResource(std::string_view body, std::string_view expected_type);
 
  private:
   struct Impl;

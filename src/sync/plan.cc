@@ -15,7 +15,8 @@ bool Declares(const DeclaredType& declared, std::string_view interaction) {
 }
 
 bool Searchable(const DeclaredType& declared, std::string_view parameter) {
-  return Declares(declared, "search-type") && declared.search_params.contains(std::string(parameter));
+  return Declares(declared, "search-type") &&
+         declared.search_params.contains(std::string(parameter));
 }
 
 // Whether `strategy` can serve `type`, and if not, why.
@@ -78,8 +79,8 @@ std::string_view StrategyName(Strategy strategy) {
 }
 
 std::optional<Strategy> ParseStrategy(std::string_view name) {
-  for (Strategy strategy : {Strategy::kLastUpdatedWindows, Strategy::kHistorySince,
-                            Strategy::kPerPatientRefresh}) {
+  for (Strategy strategy :
+       {Strategy::kLastUpdatedWindows, Strategy::kHistorySince, Strategy::kPerPatientRefresh}) {
     if (StrategyName(strategy) == name) return strategy;
   }
   return std::nullopt;
@@ -91,8 +92,8 @@ base::Result<ServerCapabilities> ParseCapabilityStatement(std::string_view json)
     return Fail(ErrorCode::kMalformedResponse, "The CapabilityStatement is not a JSON object.");
   }
   if (document.value("resourceType", "") != "CapabilityStatement") {
-    return Fail(ErrorCode::kMalformedResponse,
-                "The metadata answer is not a CapabilityStatement.", "resourceType");
+    return Fail(ErrorCode::kMalformedResponse, "The metadata answer is not a CapabilityStatement.",
+                "resourceType");
   }
   ServerCapabilities capabilities;
   const auto rest = document.find("rest");
@@ -108,8 +109,8 @@ base::Result<ServerCapabilities> ParseCapabilityStatement(std::string_view json)
     }
     for (std::size_t i = 0; i < resources->size(); ++i) {
       const nlohmann::json& resource = (*resources)[i];
-      const std::string where = "CapabilityStatement.rest[" + std::to_string(r) + "].resource[" +
-                                std::to_string(i) + "]";
+      const std::string where =
+          "CapabilityStatement.rest[" + std::to_string(r) + "].resource[" + std::to_string(i) + "]";
       if (!resource.is_object() || !resource.contains("type") || !resource["type"].is_string()) {
         return Fail(ErrorCode::kMalformedResponse, "A resource entry needs a type.", where);
       }
@@ -162,6 +163,8 @@ std::vector<TypePlan> PlanSync(const PlanInputs& inputs) {
       }
       refusals += std::string("; not ") + std::string(StrategyName(strategy)) + ": " + fit.reason;
     }
+    entry.history_for_deletions =
+        entry.strategy == Strategy::kLastUpdatedWindows && fits[1].second.possible;
     if (entry.strategy == Strategy::kNone) {
       entry.reason = refusals.empty() ? "no strategy fits" : refusals.substr(2);
     }

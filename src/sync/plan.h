@@ -5,7 +5,7 @@
 // Order of preference, best first:
 //   1. _lastUpdated windows: searchable by _lastUpdated and sortable by it; pages come oldest
 //      first, so the checkpoint can move after every page; deletions are found by comparing
-//      counts and sweeping ids only when they differ.
+//      counts and, only when they differ, reading type history (where allowed) or sweeping ids.
 //   2. _history with _since: type-level history; deletions arrive as entries.
 //   3. per-patient refresh: search each patient's compartment (or read the Patient itself) and
 //      compare content hashes; ids no longer returned are deletions. Needs a patient cohort.
@@ -64,6 +64,9 @@ struct TypePlan {
   Strategy strategy = Strategy::kNone;
   std::string reason;
   std::string patient_parameter;  // per-patient refresh: "patient" or "subject"; "" for Patient
+  // _lastUpdated windows: type history is allowed too, so deletions can be read from it
+  // instead of sweeping every id.
+  bool history_for_deletions = false;
 };
 
 std::vector<TypePlan> PlanSync(const PlanInputs& inputs);

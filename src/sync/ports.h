@@ -17,7 +17,7 @@
 namespace fhirbridge::sync {
 
 struct FetchRequest {
-  std::string url;                   // absolute URL
+  std::string url;                    // absolute URL
   std::vector<http::Header> headers;  // extra headers, e.g. If-None-Match or Prefer
 };
 

@@ -68,14 +68,14 @@ void TerminalProgress::OnEvent(const ProgressEvent& event) {
   constexpr int kWidth = 30;
   std::string bar;
   if (event.expected > 0) {
-    const std::int64_t filled = std::min<std::int64_t>(kWidth, event.resources * kWidth /
-                                                                   event.expected);
+    const std::int64_t filled =
+        std::min<std::int64_t>(kWidth, event.resources * kWidth / event.expected);
     bar = "[" + std::string(static_cast<std::size_t>(filled), '#') +
           std::string(static_cast<std::size_t>(kWidth - filled), '.') + "] ";
   }
-  std::fprintf(stream_, "\r\033[K%s %s %s%lld resources, %lld requests", event.resource_type.c_str(),
-               event.strategy.c_str(), bar.c_str(), static_cast<long long>(event.resources),
-               static_cast<long long>(event.requests));
+  std::fprintf(stream_, "\r\033[K%s %s %s%lld resources, %lld requests",
+               event.resource_type.c_str(), event.strategy.c_str(), bar.c_str(),
+               static_cast<long long>(event.resources), static_cast<long long>(event.requests));
   std::fflush(stream_);
 }
 

@@ -3,8 +3,8 @@
 // Progress of a sync: events the engine emits as it goes, shown as a progress bar on a terminal
 // and as structured log lines otherwise.
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <mutex>
 #include <optional>
@@ -21,11 +21,11 @@ struct ProgressEvent {
   std::string resource_type;
   std::string strategy;
   std::string request_id;
-  std::int64_t requests = 0;            // so far, for this type
-  std::int64_t resources = 0;           // resources and tombstones received so far
-  std::int64_t expected = -1;           // the site's total when it gave one, else -1
-  bool succeeded = true;                // kTypeFinished only
-  std::optional<base::Error> error;     // kTypeFinished when it failed; kRestarted: why
+  std::int64_t requests = 0;         // so far, for this type
+  std::int64_t resources = 0;        // resources and tombstones received so far
+  std::int64_t expected = -1;        // the site's total when it gave one, else -1
+  bool succeeded = true;             // kTypeFinished only
+  std::optional<base::Error> error;  // kTypeFinished when it failed; kRestarted: why
 };
 
 class ProgressObserver {

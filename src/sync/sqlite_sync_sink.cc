@@ -130,7 +130,7 @@ SqliteSyncSink::SqliteSyncSink(std::unique_ptr<Impl> impl) : impl_(std::move(imp
 SqliteSyncSink::~SqliteSyncSink() = default;
 
 base::Result<std::unique_ptr<SqliteSyncSink>> SqliteSyncSink::Open(const std::string& path,
-                                                                  std::string site) {
+                                                                   std::string site) {
   auto database = store::Database::Open(path);
   if (!database) return base::Fail(database.error());
   if (auto status = database->Execute(kSchema); !status) return base::Fail(status.error());
@@ -140,8 +140,11 @@ base::Result<std::unique_ptr<SqliteSyncSink>> SqliteSyncSink::Open(const std::st
   if (!tombstone) return base::Fail(tombstone.error());
   auto checkpoint = database->Prepare(kUpsertCheckpoint, StatementLifetime::kLongLived);
   if (!checkpoint) return base::Fail(checkpoint.error());
-  auto impl = std::unique_ptr<Impl>(new Impl{std::move(*database), std::move(site), {},
-                                             std::move(*upsert), std::move(*tombstone),
+  auto impl = std::unique_ptr<Impl>(new Impl{std::move(*database),
+                                             std::move(site),
+                                             {},
+                                             std::move(*upsert),
+                                             std::move(*tombstone),
                                              std::move(*checkpoint)});
   return std::unique_ptr<SqliteSyncSink>(new SqliteSyncSink(std::move(impl)));
 }
@@ -259,9 +262,8 @@ base::Status SqliteSyncSink::Quarantine(const QuarantinedPage& page) {
       "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
   if (!statement) return base::Fail(statement.error());
   const std::string now = Now();
-  const std::string* values[] = {&page.site,     &page.resource_type, &page.request_id,
-                                 &page.position, &page.url,           &page.error,
-                                 &page.body,     &now};
+  const std::string* values[] = {&page.site, &page.resource_type, &page.request_id, &page.position,
+                                 &page.url,  &page.error,         &page.body,       &now};
   for (int i = 0; i < 8; ++i) {
     if (auto s = statement->BindText(i + 1, *values[i]); !s) return s;
   }
