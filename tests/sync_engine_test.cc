@@ -215,7 +215,8 @@ TEST_F(SyncEngineTest, SecondLastUpdatedSyncWithNothingChangedMakesTwoRequestsPe
   sync::HttpPageSource source;
   const sync::SyncReport report = RunSync(plan, source);
   ExpectSucceeded(report);
-  // One window from the checkpoint (which re-reads only the overlap) and one count.
+  // One window from the checkpoint (which re-reads only the overlap) and one read of type
+  // history for deletions.
   EXPECT_EQ(source.attempts(), 2 * static_cast<std::int64_t>(kTypes.size()));
   EXPECT_EQ(sink_->resources_written(), written);
   EXPECT_EQ(sink_->tombstones_written(), 0);

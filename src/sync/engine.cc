@@ -221,8 +221,8 @@ class SyncEngine::TypeRun {
   // lastUpdated stored; a window starts `overlap` before it. The first run reads in the server's
   // default order instead (cheaper for servers that sort by computing every match's value),
   // and then starts its windows at the newest lastUpdated the server had before that read.
-  // Then deletions: one count request, and a look for them only when the store holds more live
-  // resources than the site.
+  // Then deletions: from type history since the run started where it is allowed; otherwise one
+  // count request, and an id sweep only when the store holds more live resources than the site.
   base::Status LastUpdatedWindows() {
     auto stored = engine_.sink_.ReadCheckpoint(TypeKey());
     if (!stored) return Fail(stored.error());
@@ -331,6 +331,9 @@ class SyncEngine::TypeRun {
   }
 
   base::Status FindDeletionsByCount(const std::string& run_start) {
+    // Where type history is allowed, reading it since the run started finds the deletions
+    // exactly, and costs one request when little changed, as much as the count would.
+    if (plan_.history_for_deletions && !run_start.empty()) return HistoryDeletions(run_start);
     auto response = Fetch(SearchUrl("_summary=count"));
     if (!response) return Fail(response.error());
     if (response->status != 200) {
@@ -348,7 +351,6 @@ class SyncEngine::TypeRun {
     // Every resource the site has was read by the windows (or was written since), so more live
     // resources here than there means some were deleted.
     if (static_cast<std::int64_t>(live->size()) <= *page->total) return {};
-    if (plan_.history_for_deletions && !run_start.empty()) return HistoryDeletions(run_start);
     return SweepIds();
   }
 

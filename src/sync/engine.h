@@ -55,8 +55,8 @@ struct TypeOutcome {
   std::int64_t resources_received = 0;
   std::int64_t tombstones_received = 0;
   int restarts = 0;
-  // _lastUpdated: how deletions were looked for after the counts differed: "" (they did not
-  // differ), "history" or "sweep".
+  // _lastUpdated: how deletions were looked for: "history" (type history since the run
+  // started), "sweep" (every id, after the counts differed) or "" (counts agreed, or first run).
   std::string deletion_check;
 };
 

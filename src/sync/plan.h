@@ -4,8 +4,8 @@
 //
 // Order of preference, best first:
 //   1. _lastUpdated windows: searchable by _lastUpdated and sortable by it; pages come oldest
-//      first, so the checkpoint can move after every page; deletions are found by comparing
-//      counts and, only when they differ, reading type history (where allowed) or sweeping ids.
+//      first, so the checkpoint can move after every page; deletions are read from type history
+//      where it is allowed, else found by comparing counts and sweeping ids when they differ.
 //   2. _history with _since: type-level history; deletions arrive as entries.
 //   3. per-patient refresh: search each patient's compartment (or read the Patient itself) and
 //      compare content hashes; ids no longer returned are deletions. Needs a patient cohort.
