@@ -30,13 +30,6 @@ std::string RequestIdPrefix() {
 
 }  // namespace
 
-const std::string* FetchResponse::FindHeader(std::string_view lower_case_name) const {
-  for (const http::Header& header : headers) {
-    if (header.name == lower_case_name) return &header.value;
-  }
-  return nullptr;
-}
-
 HttpPageSource::HttpPageSource(HttpPageSourceOptions options) : options_(options) {}
 
 base::Result<FetchResponse> HttpPageSource::Get(const FetchRequest& request) {
