@@ -10,8 +10,8 @@
 
 #include "cli/auth_commands.h"
 #include "cli/exit_codes.h"
-#include "cli/synth_command.h"
 #include "cli/sync_command.h"
+#include "cli/synth_command.h"
 #include "observe/log.h"
 #include "observe/metrics.h"
 #include "sandbox/sandbox_server.h"
