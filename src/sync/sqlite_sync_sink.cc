@@ -24,8 +24,9 @@ CREATE TABLE IF NOT EXISTS sync_resources (
   content_hash TEXT NOT NULL,
   etag TEXT NOT NULL,
   context TEXT NOT NULL,
-  PRIMARY KEY (site, type, id)
-) WITHOUT ROWID;
+  -- A rowid table: rows hold whole resources, too large for WITHOUT ROWID to pay off.
+  UNIQUE (site, type, id)
+);
 CREATE INDEX IF NOT EXISTS sync_resources_by_context
   ON sync_resources (site, type, context) WHERE deleted = 0;
 CREATE TABLE IF NOT EXISTS sync_checkpoints (
