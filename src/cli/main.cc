@@ -14,6 +14,7 @@
 #include "cli/seed_command.h"
 #include "cli/sites_command.h"
 #include "cli/smoke_command.h"
+#include "cli/sync_command.h"
 #include "cli/synth_command.h"
 #include "observe/log.h"
 #include "observe/metrics.h"
@@ -136,6 +137,7 @@ int main(int argc, char** argv) {
   cli::AddSitesCommands(app, run_chosen_command);
   cli::AddSeedCommand(app, run_chosen_command);
   cli::AddSmokeCommand(app, run_chosen_command);
+  cli::AddSyncCommand(app, run_chosen_command);
 
   SandboxServeOptions serve_options;
   CLI::App* serve = sandbox_command->add_subcommand(

@@ -1,0 +1,216 @@
+#include "cli/sync_command.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/exit_codes.h"
+#include "observe/log.h"
+#include "sync/engine.h"
+#include "sync/http_page_source.h"
+#include "sync/plan.h"
+#include "sync/sqlite_sync_sink.h"
+
+namespace fhirbridge::cli {
+namespace {
+
+struct SyncCommandOptions {
+  std::string fhir_base;
+  std::string store;
+  std::string site;
+  std::vector<std::string> types;
+  std::vector<std::string> patients;
+  std::string patients_file;
+  std::string strategy;
+  int page_size = 1000;
+  int overlap_ms = 1000;
+  bool plan_only = false;
+  bool json = false;
+  std::string log_level = "info";
+};
+
+int Fail(const std::string& message, int code) {
+  std::cerr << "fhirbridge sync: " << message << "\n";
+  return code;
+}
+
+// Patient ids, one a line; blank lines and lines starting with '#' are skipped.
+base::Result<std::vector<std::string>> ReadCohort(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) {
+    return base::Fail(base::ErrorCode::kIoFailure, "Cannot read the patients file.", path);
+  }
+  std::vector<std::string> ids;
+  std::string line;
+  while (std::getline(file, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty() && line.front() != '#') ids.push_back(line);
+  }
+  return ids;
+}
+
+nlohmann::json ReportJson(const std::vector<sync::TypePlan>& plan, const sync::SyncReport* report,
+                          double seconds) {
+  nlohmann::json types = nlohmann::json::array();
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    nlohmann::json entry = {{"type", plan[i].type},
+                            {"strategy", sync::StrategyName(plan[i].strategy)},
+                            {"reason", plan[i].reason}};
+    if (report != nullptr) {
+      const sync::TypeOutcome& outcome = report->types[i];
+      entry["succeeded"] = outcome.succeeded;
+      entry["requests"] = outcome.requests;
+      entry["resources"] = outcome.resources_received;
+      entry["tombstones"] = outcome.tombstones_received;
+      entry["restarts"] = outcome.restarts;
+      if (outcome.error) entry["error"] = outcome.error->ToString();
+    }
+    types.push_back(std::move(entry));
+  }
+  nlohmann::json document = {{"types", std::move(types)}};
+  if (report != nullptr) {
+    document["succeeded"] = report->succeeded();
+    document["requests"] = report->requests();
+    document["resources"] = report->resources_received();
+    document["seconds"] = seconds;
+  }
+  return document;
+}
+
+int RunSync(SyncCommandOptions command) {
+  const auto level = observe::ParseLogLevel(command.log_level);
+  if (!level) return Fail("--log-level must be debug, info, warning or error", kExitUsage);
+  observe::SetMinimumLogLevel(*level);
+  while (command.fhir_base.ends_with('/')) command.fhir_base.pop_back();
+  if (!command.fhir_base.starts_with("http://") && !command.fhir_base.starts_with("https://")) {
+    return Fail("--fhir-base must be an http:// or https:// URL", kExitUsage);
+  }
+  std::optional<sync::Strategy> forced;
+  if (!command.strategy.empty()) {
+    forced = sync::ParseStrategy(command.strategy);
+    if (!forced) {
+      return Fail("--strategy must be lastupdated, history or per-patient", kExitUsage);
+    }
+  }
+  if (!command.patients_file.empty()) {
+    auto cohort = ReadCohort(command.patients_file);
+    if (!cohort) return Fail(cohort.error().ToString(), kExitUsage);
+    command.patients.insert(command.patients.end(), cohort->begin(), cohort->end());
+  }
+
+  // Plan from the server's CapabilityStatement.
+  sync::HttpPageSource source;
+  auto metadata = source.Get({command.fhir_base + "/metadata", {}});
+  if (!metadata) return Fail(metadata.error().ToString(), kExitFailure);
+  if (metadata->status != 200) {
+    return Fail("the server answered " + std::to_string(metadata->status) + " to /metadata",
+                kExitFailure);
+  }
+  auto capabilities = sync::ParseCapabilityStatement(metadata->body);
+  if (!capabilities) return Fail(capabilities.error().ToString(), kExitFailure);
+  sync::PlanInputs inputs;
+  inputs.types = command.types;
+  if (inputs.types.empty()) {
+    for (const auto& [type, declared] : capabilities->types) inputs.types.push_back(type);
+  }
+  inputs.capabilities = std::move(*capabilities);
+  inputs.patient_cohort = command.patients;
+  inputs.forced = forced;
+  const std::vector<sync::TypePlan> plan = sync::PlanSync(inputs);
+  if (command.plan_only) {
+    if (command.json) {
+      std::cout << ReportJson(plan, nullptr, 0).dump(2) << "\n";
+    } else {
+      std::cout << sync::FormatPlan(plan);
+    }
+    return kExitOk;
+  }
+
+  if (command.store.empty()) return Fail("--store is required unless --plan is given", kExitUsage);
+  auto sink = sync::SqliteSyncSink::Open(command.store, command.site);
+  if (!sink) return Fail(sink.error().ToString(), kExitFailure);
+  sync::SyncOptions options;
+  options.site = command.site;
+  options.base_url = command.fhir_base;
+  options.page_size = command.page_size;
+  options.overlap = std::chrono::milliseconds(command.overlap_ms);
+  options.patient_cohort = command.patients;
+
+  sync::LogProgress log_progress;
+  sync::TerminalProgress terminal_progress(stderr);
+  sync::ProgressObserver& progress = ::isatty(STDERR_FILENO)
+                                         ? static_cast<sync::ProgressObserver&>(terminal_progress)
+                                         : log_progress;
+  const auto started = std::chrono::steady_clock::now();
+  sync::SyncEngine engine(source, **sink, progress, options);
+  const sync::SyncReport report = engine.Run(plan);
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
+
+  if (command.json) {
+    std::cout << ReportJson(plan, &report, elapsed.count()).dump(2) << "\n";
+  } else {
+    for (const sync::TypeOutcome& outcome : report.types) {
+      std::cout << outcome.type << ": " << (outcome.succeeded ? "ok" : "FAILED") << ", "
+                << outcome.resources_received << " resources, " << outcome.tombstones_received
+                << " deletions, " << outcome.requests << " requests";
+      if (outcome.error) std::cout << " (" << outcome.error->ToString() << ")";
+      std::cout << "\n";
+    }
+    std::printf("%lld resources in %.2f s (%.0f/s), %lld requests\n",
+                static_cast<long long>(report.resources_received()), elapsed.count(),
+                elapsed.count() > 0 ? report.resources_received() / elapsed.count() : 0.0,
+                static_cast<long long>(report.requests()));
+  }
+  return report.succeeded() ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+void AddSyncCommand(CLI::App& app, std::function<int()>& run) {
+  auto options = std::make_shared<SyncCommandOptions>();
+  CLI::App* command = app.add_subcommand(
+      "sync",
+      "Sync a FHIR R4 server into a local SQLite store, incrementally: per resource type the "
+      "best strategy its CapabilityStatement allows (_lastUpdated windows, _history _since, "
+      "per-patient refresh), with checkpoints that survive a crash");
+  command->add_option("--fhir-base", options->fhir_base, "The server's FHIR base URL")->required();
+  command->add_option("--store", options->store,
+                      "The SQLite file to sync into (created if missing)");
+  command->add_option("--site", options->site, "Name recorded with checkpoints and runs")
+      ->default_val("default");
+  command
+      ->add_option("--types", options->types,
+                   "Resource types to sync, comma-separated (default: every type the "
+                   "CapabilityStatement lists)")
+      ->delimiter(',');
+  command
+      ->add_option("--patients", options->patients,
+                   "Patient ids for per-patient refresh, comma-separated")
+      ->delimiter(',');
+  command->add_option("--patients-file", options->patients_file,
+                      "A file of patient ids for per-patient refresh, one a line");
+  command->add_option("--strategy", options->strategy,
+                      "Use this strategy wherever it is possible: lastupdated, history or "
+                      "per-patient (default: the best per type)");
+  command->add_option("--page-size", options->page_size, "_count asked for (default 1000)")
+      ->check(CLI::Range(1, 10000));
+  command
+      ->add_option("--overlap-ms", options->overlap_ms,
+                   "How far before the checkpoint a window starts (default 1000)")
+      ->check(CLI::Range(0, 86400000));
+  command->add_flag("--plan", options->plan_only, "Print the plan and stop");
+  command->add_flag("--json", options->json, "Print the plan or the run's report as JSON");
+  command->add_option("--log-level", options->log_level, "debug, info, warning or error")
+      ->default_val("info");
+  command->callback([&run, options] { run = [options] { return RunSync(*options); }; });
+}
+
+}  // namespace fhirbridge::cli

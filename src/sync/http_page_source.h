@@ -1,0 +1,45 @@
+#pragma once
+
+// A PageSource over a plain http::Client with a small bounded retry: the stand-in for the
+// runtime's site client (src/traffic) until sync is wired to it. It retries dropped connections,
+// 429 and 5xx up to `max_attempts`, honouring Retry-After up to `max_retry_wait`, and sends an
+// X-Request-Id with every attempt. Limitation: no throttle, circuit breaker or token renewal;
+// those belong to the site client.
+//
+// Thread safety: not thread-safe; use one per thread.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include "http/client.h"
+#include "sync/ports.h"
+
+namespace fhirbridge::sync {
+
+struct HttpPageSourceOptions {
+  int max_attempts = 8;
+  std::chrono::milliseconds first_backoff{20};
+  std::chrono::milliseconds max_retry_wait{2000};
+  std::chrono::milliseconds timeout{30000};
+};
+
+class HttpPageSource : public PageSource {
+ public:
+  explicit HttpPageSource(HttpPageSourceOptions options = {});
+
+  base::Result<FetchResponse> Get(const FetchRequest& request) override;
+
+  // Requests sent, counting every attempt, and Get calls made.
+  std::int64_t attempts() const { return attempts_; }
+  std::int64_t calls() const { return calls_; }
+
+ private:
+  HttpPageSourceOptions options_;
+  http::Client client_;
+  std::int64_t attempts_ = 0;
+  std::int64_t calls_ = 0;
+  std::uint64_t next_request_number_ = 0;
+};
+
+}  // namespace fhirbridge::sync

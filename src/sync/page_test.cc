@@ -1,0 +1,114 @@
+#include "sync/page.h"
+
+#include <gtest/gtest.h>
+
+namespace fhirbridge::sync {
+namespace {
+
+struct MalformedCase {
+  const char* name;
+  const char* body;
+  BundleKind kind;
+  const char* location;
+};
+
+TEST(SyncPageTest, RefusesMalformedPagesNamingWhere) {
+  const MalformedCase cases[] = {
+      {"bad JSON", R"({"resourceType":"Bundle",)", BundleKind::kSearchset, "Bundle"},
+      {"not a Bundle", R"({"resourceType":"Observation"})", BundleKind::kSearchset,
+       "Bundle.resourceType"},
+      {"wrong Bundle type", R"({"resourceType":"Bundle","type":"history"})", BundleKind::kSearchset,
+       "Bundle.type"},
+      {"wrong resourceType",
+       R"({"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Observation","id":"a"}},{"resource":{"resourceType":"Patient","id":"b"}}]})",
+       BundleKind::kSearchset, "Bundle.entry[1].resource.resourceType"},
+      {"no id",
+       R"({"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Observation"}}]})",
+       BundleKind::kSearchset, "Bundle.entry[0].resource.id"},
+      {"next link without entries",
+       R"({"resourceType":"Bundle","type":"searchset","link":[{"relation":"next","url":"http://x/n"}]})",
+       BundleKind::kSearchset, "Bundle.entry"},
+      {"total without entries", R"({"resourceType":"Bundle","type":"searchset","total":3})",
+       BundleKind::kSearchset, "Bundle.entry"},
+      {"history delete of another type",
+       R"({"resourceType":"Bundle","type":"history","entry":[{"request":{"method":"DELETE","url":"Patient/a"},"response":{"etag":"W/\"2\""}}]})",
+       BundleKind::kHistory, "Bundle.entry[0].request.url"},
+      {"history entry without version",
+       R"({"resourceType":"Bundle","type":"history","entry":[{"resource":{"resourceType":"Observation","id":"a"}}]})",
+       BundleKind::kHistory, "Bundle.entry[0].response.etag"},
+  };
+  PageParser parser;
+  for (const MalformedCase& test : cases) {
+    SCOPED_TRACE(test.name);
+    const auto page = parser.ParseBundle(test.body, test.kind, "Observation", true);
+    ASSERT_FALSE(page);
+    EXPECT_EQ(page.error().code, base::ErrorCode::kMalformedResponse);
+    EXPECT_EQ(page.error().location, test.location);
+  }
+}
+
+TEST(SyncPageTest, ReadsSearchMatchesSkippingIncludesAndOutcomes) {
+  PageParser parser;
+  const auto page = parser.ParseBundle(
+      R"({"resourceType":"Bundle","type":"searchset","total":9,
+          "link":[{"relation":"self","url":"http://x/s"},{"relation":"next","url":"http://x/n"}],
+          "entry":[
+            {"resource":{"resourceType":"Observation","id":"a","meta":{"versionId":"3",
+             "lastUpdated":"2026-01-02T03:04:05.5+01:00"},"status":"final"},"search":{"mode":"match"}},
+            {"resource":{"resourceType":"Patient","id":"p"},"search":{"mode":"include"}},
+            {"resource":{"resourceType":"OperationOutcome"},"search":{"mode":"outcome"}}]})",
+      BundleKind::kSearchset, "Observation", true);
+  ASSERT_TRUE(page) << page.error().ToString();
+  ASSERT_EQ(page->resources.size(), 1u);
+  EXPECT_EQ(page->entries, 1u);
+  EXPECT_EQ(page->resources[0].id, "a");
+  EXPECT_EQ(page->resources[0].version, 3);
+  EXPECT_EQ(page->max_last_updated, "2026-01-02T02:04:05.500Z");
+  EXPECT_EQ(page->next_url, "http://x/n");
+  EXPECT_EQ(page->total, 9);
+  EXPECT_EQ(page->resources[0].content_hash.size(), 64u);
+}
+
+TEST(SyncPageTest, ContentHashIgnoresMetaButNotContent) {
+  PageParser parser;
+  const auto with_meta = parser.ParseResource(
+      R"({"resourceType":"Patient","id":"a","meta":{"versionId":"2"},"active":true})", "Patient");
+  const auto without_meta =
+      parser.ParseResource(R"({"resourceType":"Patient","id":"a","active":true})", "Patient");
+  const auto changed =
+      parser.ParseResource(R"({"resourceType":"Patient","id":"a","active":false})", "Patient");
+  ASSERT_TRUE(with_meta && without_meta && changed);
+  EXPECT_EQ(with_meta->content_hash, without_meta->content_hash);
+  EXPECT_NE(with_meta->content_hash, changed->content_hash);
+}
+
+TEST(SyncPageTest, ReadsHistoryVersionsAndDeletes) {
+  PageParser parser;
+  const auto page = parser.ParseBundle(
+      R"({"resourceType":"Bundle","type":"history","total":2,"entry":[
+            {"request":{"method":"DELETE","url":"Observation/a"},
+             "response":{"status":"200 OK","etag":"W/\"4\"","lastModified":"2026-01-02T00:00:01.000Z"}},
+            {"resource":{"resourceType":"Observation","id":"a"},"request":{"method":"PUT",
+             "url":"Observation/a"},"response":{"etag":"W/\"3\"",
+             "lastModified":"2026-01-02T00:00:00.000Z"}}]})",
+      BundleKind::kHistory, "Observation", true);
+  ASSERT_TRUE(page) << page.error().ToString();
+  ASSERT_EQ(page->tombstones.size(), 1u);
+  EXPECT_EQ(page->tombstones[0].id, "a");
+  EXPECT_EQ(page->tombstones[0].version, 4);
+  ASSERT_EQ(page->resources.size(), 1u);
+  EXPECT_EQ(page->resources[0].version, 3);
+  EXPECT_EQ(page->resources[0].last_updated, "2026-01-02T00:00:00.000Z");
+  EXPECT_EQ(page->max_last_updated, "2026-01-02T00:00:01.000Z");
+  EXPECT_EQ(page->entries, 2u);
+}
+
+TEST(SyncPageTest, VersionOfEtag) {
+  EXPECT_EQ(VersionOfEtag("W/\"12\""), 12);
+  EXPECT_EQ(VersionOfEtag("\"3\""), 3);
+  EXPECT_EQ(VersionOfEtag("W/\"x\""), 0);
+  EXPECT_EQ(VersionOfEtag(""), 0);
+}
+
+}  // namespace
+}  // namespace fhirbridge::sync

@@ -1,0 +1,445 @@
+// The sync engine against the real sandbox over loopback HTTP, into a real SQLite file: a full
+// sync equals the sandbox; an incremental sync catches up with creates, updates and deletes; a
+// second sync with nothing changed makes only the requests its strategy needs; injected 429s,
+// 5xx, dropped connections and expired paging sessions are survived; a malformed page is
+// quarantined without moving the checkpoint; per-patient refresh on an Epic-like tenant.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "http/client.h"
+#include "sandbox_test_server.h"
+#include "store/sqlite.h"
+#include "sync/engine.h"
+#include "sync/http_page_source.h"
+#include "sync/sqlite_sync_sink.h"
+#include "sync_test_support.h"
+
+namespace fhirbridge::testing {
+namespace {
+
+using sync::Strategy;
+
+const std::vector<std::string> kTypes = {"Patient", "Observation", "Condition"};
+
+class NoProgress : public sync::ProgressObserver {
+ public:
+  void OnEvent(const sync::ProgressEvent&) override {}
+};
+
+// A fresh SQLite file per test, removed afterwards.
+class TempStore {
+ public:
+  TempStore() {
+    path_ =
+        (std::filesystem::temp_directory_path() / ("fhirbridge-sync-" + std::to_string(::getpid()) +
+                                                   "-" + std::to_string(counter_++) + ".db"))
+            .string();
+    Remove();
+  }
+  ~TempStore() { Remove(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  void Remove() {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_ + suffix);
+  }
+  static inline int counter_ = 0;
+  std::string path_;
+};
+
+class SyncEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = sandbox_.origin() + "/open-lab/api/FHIR/R4";
+    FreshStore();
+  }
+
+  // A new, empty store file and sink.
+  void FreshStore() {
+    sink_.reset();
+    store_ = std::make_unique<TempStore>();
+    auto sink = sync::SqliteSyncSink::Open(store_->path(), "open-lab");
+    ASSERT_TRUE(sink) << sink.error().ToString();
+    sink_ = std::move(*sink);
+  }
+
+  // Seeds, then lets the overlap window pass and changes one resource per type, so that the
+  // checkpoints after a sync sit on a lone resource as they do on a site with history (a seed
+  // gives thousands of resources one timestamp, all of which an overlap window reads again).
+  std::vector<std::string> SeedAndSettle(int patients, int observations_each) {
+    std::vector<std::string> ids = SeedPatients(base_, patients, observations_each);
+    std::this_thread::sleep_for(Options().overlap + std::chrono::milliseconds(50));
+    for (const std::string& type : kTypes)
+      UpdateResource(base_, type, SandboxIds(base_, type).at(0));
+    return ids;
+  }
+
+  sync::SyncOptions Options() {
+    sync::SyncOptions options;
+    options.site = "open-lab";
+    options.base_url = base_;
+    options.page_size = 25;
+    options.overlap = std::chrono::milliseconds(200);
+    return options;
+  }
+
+  sync::SyncReport RunSync(const std::vector<sync::TypePlan>& plan, sync::HttpPageSource& source) {
+    sync::SyncEngine engine(source, *sink_, progress_, Options());
+    return engine.Run(plan);
+  }
+
+  sync::SyncReport RunSync(const std::vector<sync::TypePlan>& plan) {
+    sync::HttpPageSource source;
+    return RunSync(plan, source);
+  }
+
+  std::map<std::pair<std::string, std::string>, std::int64_t> Stored() {
+    std::map<std::pair<std::string, std::string>, std::int64_t> stored;
+    auto rows = sink_->LiveRows();
+    EXPECT_TRUE(rows) << rows.error().ToString();
+    if (rows) {
+      for (const auto& row : *rows) stored[{row.type, row.id}] = row.version;
+    }
+    return stored;
+  }
+
+  static void ExpectSucceeded(const sync::SyncReport& report) {
+    for (const sync::TypeOutcome& outcome : report.types) {
+      EXPECT_TRUE(outcome.succeeded)
+          << outcome.type << ": " << (outcome.error ? outcome.error->ToString() : "");
+    }
+  }
+
+  // Creates, updates and deletes a few resources of each type.
+  void ChangeSandbox(const std::vector<std::string>& patients) {
+    SeedPatients(base_, 2, 2);
+    const std::vector<std::string> observations = SandboxIds(base_, "Observation");
+    const std::vector<std::string> conditions = SandboxIds(base_, "Condition");
+    UpdateResource(base_, "Observation", observations.at(3));
+    UpdateResource(base_, "Observation", observations.at(3));
+    UpdateResource(base_, "Patient", patients.at(1));
+    DeleteResource(base_, "Observation", observations.at(5));
+    DeleteResource(base_, "Observation", observations.at(7));
+    DeleteResource(base_, "Condition", conditions.at(0));
+    DeleteResource(base_, "Patient", patients.at(2));
+  }
+
+  // A rate limit the sync runs into, 5xx answers, connections cut midway and expired paging
+  // sessions; Reliable() turns them off.
+  void Unreliable(int seed) {
+    SetTraffic(sandbox_.origin(), "open-lab", R"({"requests_per_second": 15, "burst": 3})");
+    SetFaults(sandbox_.origin(), "open-lab",
+              R"({"seed": )" + std::to_string(seed) +
+                  R"(, "error_rates": {"500": 0.05, "502": 0.05, "503": 0.05},
+                  "drop_connection_rate": 0.05, "expired_page_rate": 0.15})");
+  }
+  void Reliable() {
+    SetFaults(sandbox_.origin(), "open-lab", "{}");
+    SetTraffic(sandbox_.origin(), "open-lab", "{}");
+  }
+
+  SandboxTestServer sandbox_;
+  std::string base_;
+  std::unique_ptr<TempStore> store_;
+  std::unique_ptr<sync::SqliteSyncSink> sink_;
+  NoProgress progress_;
+};
+
+TEST_F(SyncEngineTest, FullSyncByLastUpdatedEqualsTheSandbox) {
+  SeedPatients(base_, 40, 3);
+  const auto plan = PlanFromSandbox(base_, kTypes);
+  for (const auto& entry : plan) EXPECT_EQ(entry.strategy, Strategy::kLastUpdatedWindows);
+
+  const sync::SyncReport report = RunSync(plan);
+  ExpectSucceeded(report);
+  const auto expected = SandboxState(base_, kTypes);
+  EXPECT_GT(expected.size(), 200u);
+  EXPECT_EQ(Stored(), expected);
+}
+
+TEST_F(SyncEngineTest, IncrementalLastUpdatedSyncCatchesUpWithChangesAndDeletions) {
+  const std::vector<std::string> patients = SeedPatients(base_, 30, 3);
+  const auto plan = PlanFromSandbox(base_, kTypes);
+  ExpectSucceeded(RunSync(plan));
+
+  ChangeSandbox(patients);
+  const sync::SyncReport report = RunSync(plan);
+  ExpectSucceeded(report);
+  EXPECT_EQ(Stored(), SandboxState(base_, kTypes));
+  for (const auto& outcome : report.types) {
+    EXPECT_EQ(outcome.deletion_check, "history") << outcome.type;
+  }
+  EXPECT_EQ(sink_->tombstones_written(), 4);
+}
+
+TEST_F(SyncEngineTest, WithoutHistoryDeletionsAreFoundBySweepingIds) {
+  const std::vector<std::string> patients = SeedPatients(base_, 30, 3);
+  auto plan = PlanFromSandbox(base_, kTypes);
+  for (auto& entry : plan) entry.history_for_deletions = false;
+  ExpectSucceeded(RunSync(plan));
+
+  ChangeSandbox(patients);
+  const sync::SyncReport report = RunSync(plan);
+  ExpectSucceeded(report);
+  EXPECT_EQ(Stored(), SandboxState(base_, kTypes));
+  for (const auto& outcome : report.types) {
+    EXPECT_EQ(outcome.deletion_check, "sweep") << outcome.type;
+  }
+  EXPECT_EQ(sink_->tombstones_written(), 4);
+}
+
+TEST_F(SyncEngineTest, IncrementalHistorySyncCatchesUpWithChangesAndDeletions) {
+  const std::vector<std::string> patients = SeedPatients(base_, 30, 3);
+  const auto plan = PlanFromSandbox(base_, kTypes, {}, Strategy::kHistorySince);
+  for (const auto& entry : plan) EXPECT_EQ(entry.strategy, Strategy::kHistorySince);
+  ExpectSucceeded(RunSync(plan));
+  EXPECT_EQ(Stored(), SandboxState(base_, kTypes));
+
+  ChangeSandbox(patients);
+  ExpectSucceeded(RunSync(plan));
+  EXPECT_EQ(Stored(), SandboxState(base_, kTypes));
+  EXPECT_EQ(sink_->tombstones_written(), 4);
+}
+
+TEST_F(SyncEngineTest, SecondLastUpdatedSyncWithNothingChangedMakesTwoRequestsPerType) {
+  SeedAndSettle(30, 3);
+  const auto plan = PlanFromSandbox(base_, kTypes);
+  ExpectSucceeded(RunSync(plan));
+  const std::int64_t written = sink_->resources_written();
+
+  sync::HttpPageSource source;
+  const sync::SyncReport report = RunSync(plan, source);
+  ExpectSucceeded(report);
+  // One window from the checkpoint (which re-reads only the overlap) and one read of type
+  // history for deletions.
+  EXPECT_EQ(source.attempts(), 2 * static_cast<std::int64_t>(kTypes.size()));
+  EXPECT_EQ(sink_->resources_written(), written);
+  EXPECT_EQ(sink_->tombstones_written(), 0);
+}
+
+TEST_F(SyncEngineTest, SecondHistorySyncWithNothingChangedMakesOneRequestPerType) {
+  SeedAndSettle(30, 3);
+  const auto plan = PlanFromSandbox(base_, kTypes, {}, Strategy::kHistorySince);
+  ExpectSucceeded(RunSync(plan));
+  const std::int64_t written = sink_->resources_written();
+
+  sync::HttpPageSource source;
+  ExpectSucceeded(RunSync(plan, source));
+  EXPECT_EQ(source.attempts(), static_cast<std::int64_t>(kTypes.size()));
+  EXPECT_EQ(sink_->resources_written(), written);
+}
+
+TEST_F(SyncEngineTest, SurvivesRateLimitsServerErrorsDroppedConnectionsAndExpiredPages) {
+  const std::vector<std::string> patients = SeedPatients(base_, 30, 3);
+  for (const Strategy strategy : {Strategy::kLastUpdatedWindows, Strategy::kHistorySince}) {
+    SCOPED_TRACE(std::string(sync::StrategyName(strategy)));
+    FreshStore();
+    const auto plan = PlanFromSandbox(base_, kTypes, {}, strategy);
+    sync::HttpPageSourceOptions retry;
+    retry.max_attempts = 30;
+    retry.max_retry_wait = std::chrono::milliseconds(100);
+    sync::HttpPageSource source(retry);
+    Unreliable(7);
+    const sync::SyncReport full = RunSync(plan, source);
+    ExpectSucceeded(full);
+    Reliable();
+    ChangeSandbox(patients);
+    Unreliable(8);
+    const sync::SyncReport report = RunSync(plan, source);
+    ExpectSucceeded(report);
+    int restarts = 0;
+    for (const auto& outcome : full.types) restarts += outcome.restarts;
+    for (const auto& outcome : report.types) restarts += outcome.restarts;
+    EXPECT_GT(restarts, 0) << "no paging session expired";
+
+    Reliable();
+    EXPECT_EQ(Stored(), SandboxState(base_, kTypes));
+    EXPECT_GT(source.attempts(), source.calls()) << "no fault was injected";
+    const std::string logs = sandbox_.Logs();
+    EXPECT_NE(logs.find("expired_page"), std::string::npos);
+    EXPECT_NE(logs.find("\"status\":429"), std::string::npos);
+  }
+}
+
+// Wraps the real source and replaces the body of the `which`-th page of one type.
+class CorruptingSource : public sync::PageSource {
+ public:
+  CorruptingSource(std::string type, int which, std::string body)
+      : type_(std::move(type)), which_(which), body_(std::move(body)) {}
+
+  base::Result<sync::FetchResponse> Get(const sync::FetchRequest& request) override {
+    auto response = real_.Get(request);
+    if (response && request.url.find("/" + type_ + "?") != std::string::npos && ++seen_ == which_) {
+      response->body = body_;
+      corrupted_url_ = request.url;
+    }
+    return response;
+  }
+
+  const std::string& corrupted_url() const { return corrupted_url_; }
+
+ private:
+  sync::HttpPageSource real_;
+  std::string type_;
+  int which_;
+  int seen_ = 0;
+  std::string body_;
+  std::string corrupted_url_;
+};
+
+std::string CheckpointOf(const std::string& path, const std::string& type) {
+  auto database = store::Database::Open(path);
+  EXPECT_TRUE(database);
+  auto statement = database->Prepare(
+      "SELECT value FROM sync_checkpoints WHERE resource_type = ?1 AND context = ''");
+  EXPECT_TRUE(statement->BindText(1, type));
+  auto row = statement->Step();
+  return row && *row ? statement->ColumnText(0) : "";
+}
+
+TEST_F(SyncEngineTest, MalformedPagesAreQuarantinedWithoutMovingTheCheckpoint) {
+  SeedPatients(base_, 30, 3);
+  const auto plan = PlanFromSandbox(base_, kTypes);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"bad JSON", R"({"resourceType":"Bundle","type":"searchset","entry":[{)"},
+      {"wrong resourceType", R"({"resourceType":"Bundle","type":"searchset","entry":[{"resource":)"
+                             R"({"resourceType":"Patient","id":"x"},"search":{"mode":"match"}}]})"},
+      {"no entries but a next link",
+       R"({"resourceType":"Bundle","type":"searchset","link":[{"relation":"next",)"
+       R"("url":"http://127.0.0.1:1/next"}]})"},
+  };
+  for (const auto& [name, body] : cases) {
+    SCOPED_TRACE(name);
+    FreshStore();
+    // The first read of a type is a probe for the newest lastUpdated, then pages in the
+    // server's order: the fourth request is the third page.
+    CorruptingSource source("Observation", 4, body);
+    sync::SyncEngine engine(source, *sink_, progress_, Options());
+    const sync::SyncReport report = engine.Run(plan);
+
+    ASSERT_EQ(report.types.size(), 3u);
+    EXPECT_TRUE(report.types[0].succeeded);
+    EXPECT_FALSE(report.types[1].succeeded);
+    EXPECT_TRUE(report.types[2].succeeded);
+    ASSERT_TRUE(report.types[1].error);
+    EXPECT_EQ(report.types[1].error->code, base::ErrorCode::kMalformedResponse);
+
+    // Two pages were stored; the checkpoint names the refused page as the one to read next.
+    const auto stored = Stored();
+    std::size_t observations = 0;
+    for (const auto& [key, version] : stored) observations += key.first == "Observation";
+    EXPECT_EQ(observations, 50u);
+    const auto checkpoint = nlohmann::json::parse(CheckpointOf(store_->path(), "Observation"));
+    EXPECT_EQ(checkpoint["initial"]["next"], source.corrupted_url());
+    auto database = store::Database::Open(store_->path());
+
+    auto quarantine = database->Prepare(
+        "SELECT site, resource_type, request_id, position, body FROM sync_quarantine");
+    ASSERT_TRUE(quarantine->Step().value_or(false));
+    EXPECT_EQ(quarantine->ColumnText(0), "open-lab");
+    EXPECT_EQ(quarantine->ColumnText(1), "Observation");
+    EXPECT_FALSE(quarantine->ColumnText(2).empty());
+    EXPECT_NE(quarantine->ColumnText(3).find("page=4"), std::string::npos);
+    EXPECT_EQ(quarantine->ColumnText(4), body);
+    auto runs =
+        database->Prepare("SELECT outcome FROM sync_runs WHERE resource_type = 'Observation'");
+    ASSERT_TRUE(runs->Step().value_or(false));
+    EXPECT_EQ(runs->ColumnText(0), "failed");
+
+    // The next run, with a healthy site, resumes and catches up.
+    ExpectSucceeded(RunSync(plan));
+    EXPECT_EQ(Stored(), SandboxState(base_, kTypes));
+  }
+}
+
+TEST_F(SyncEngineTest, PerPatientRefreshDetectsChangesByContentHashAndDeletionsByAbsence) {
+  const auto baseline = SandboxState(base_, kTypes);
+  const std::vector<std::string> patients = SeedPatients(base_, 12, 3);
+  const auto plan = PlanFromSandbox(base_, kTypes, patients, Strategy::kPerPatientRefresh);
+  for (const auto& entry : plan) EXPECT_EQ(entry.strategy, Strategy::kPerPatientRefresh);
+  sync::SyncOptions options = Options();
+  options.patient_cohort = patients;
+  // The seeded Conditions carry no category; the open tenant needs no filter.
+  options.per_patient_filters.clear();
+  const auto compartments = [&] {
+    auto state = SandboxState(base_, kTypes);
+    std::set<std::string> cohort(patients.begin(), patients.end());
+    std::map<std::pair<std::string, std::string>, std::int64_t> expected;
+    // The seeded resources all belong to the cohort; the baseline's belong to other patients.
+    for (const auto& [key, version] : state) {
+      if (key.first == "Patient" ? cohort.contains(key.second) : !baseline.contains(key)) {
+        expected[key] = version;
+      }
+    }
+    return expected;
+  };
+
+  sync::HttpPageSource first_source;
+  sync::SyncEngine first(first_source, *sink_, progress_, options);
+  ExpectSucceeded(first.Run(plan));
+  EXPECT_EQ(Stored(), compartments()) << DescribeDifference(Stored(), compartments());
+
+  // Second pass, nothing changed: Patients answer 304; nothing is written.
+  const std::int64_t written = sink_->resources_written();
+  sync::HttpPageSource second_source;
+  sync::SyncEngine second(second_source, *sink_, progress_, options);
+  ExpectSucceeded(second.Run(plan));
+  EXPECT_EQ(sink_->resources_written(), written);
+  EXPECT_EQ(second_source.attempts(), static_cast<std::int64_t>(3 * patients.size()));
+
+  // Changes within the cohort's compartments.
+  UpdateResource(base_, "Patient", patients[0]);
+  DeleteResource(base_, "Patient", patients[1]);
+  sync::HttpPageSource third_source;
+  sync::SyncEngine third(third_source, *sink_, progress_, options);
+  auto state = SandboxState(base_, {"Observation"});
+  std::string changed;
+  for (const auto& [key, version] : state) changed = key.second;
+  UpdateResource(base_, "Observation", changed);
+  ExpectSucceeded(third.Run(plan));
+  EXPECT_EQ(Stored(), compartments()) << DescribeDifference(Stored(), compartments());
+  EXPECT_EQ(sink_->tombstones_written(), 1);
+}
+
+TEST_F(SyncEngineTest, PerPatientRefreshOnAnEpicLikeTenantWithoutVersions) {
+  const std::string epic = sandbox_.origin() + "/alpine-health/api/FHIR/R4";
+  const std::vector<std::string> patients = {"e86izff4laD1mVsXVTNHrrl3"};
+  const std::vector<std::string> types = {"Patient", "Observation", "Condition",
+                                          "AllergyIntolerance"};
+  const auto plan = PlanFromSandbox(epic, types, patients);
+  for (const auto& entry : plan) {
+    EXPECT_EQ(entry.strategy, Strategy::kPerPatientRefresh) << entry.type << entry.reason;
+  }
+  auto sink = sync::SqliteSyncSink::Open(store_->path() + "-epic", "alpine-health");
+  ASSERT_TRUE(sink);
+  sync::SyncOptions options;
+  options.site = "alpine-health";
+  options.base_url = epic;
+  options.patient_cohort = patients;
+  sync::HttpPageSource source;
+  sync::SyncEngine engine(source, **sink, progress_, options);
+  ExpectSucceeded(engine.Run(plan));
+  auto rows = (*sink)->LiveRows();
+  ASSERT_TRUE(rows);
+  std::map<std::string, int> per_type;
+  for (const auto& row : *rows) ++per_type[row.type];
+  EXPECT_EQ(per_type["Patient"], 1);
+  EXPECT_GT(per_type["Observation"], 0);
+
+  // Nothing changed: nothing written, and the Patient read answers 304.
+  const std::int64_t written = (*sink)->resources_written();
+  sync::SyncEngine again(source, **sink, progress_, options);
+  ExpectSucceeded(again.Run(plan));
+  EXPECT_EQ((*sink)->resources_written(), written);
+  for (const char* suffix : {"-epic", "-epic-wal", "-epic-shm"}) {
+    std::filesystem::remove(store_->path() + suffix);
+  }
+}
+
+}  // namespace
+}  // namespace fhirbridge::testing

@@ -1,0 +1,47 @@
+#pragma once
+
+// Test support for the sync engine's tests and benchmark: seeding and changing a sandbox tenant
+// over HTTP, reading its current state (ids and versions), and setting its faults.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sync/plan.h"
+
+namespace fhirbridge::testing {
+
+// (type, id) -> version of every current resource of `types` on the tenant at `base`, read by
+// paging searches. Fails the calling test on any HTTP problem.
+std::map<std::pair<std::string, std::string>, std::int64_t> SandboxState(
+    const std::string& base, const std::vector<std::string>& types);
+
+// Posts one transaction Bundle creating `patients` patients, each with `observations_each`
+// vital-sign Observations and one Condition. Returns the new patient ids.
+std::vector<std::string> SeedPatients(const std::string& base, int patients, int observations_each);
+
+using SyncState = std::map<std::pair<std::string, std::string>, std::int64_t>;
+
+// "only in store: Type/id v1; only in sandbox: ...; version differs: ..." for test messages.
+std::string DescribeDifference(const SyncState& stored, const SyncState& sandbox);
+
+// Ids of current resources of `type` on the tenant.
+std::vector<std::string> SandboxIds(const std::string& base, const std::string& type);
+
+// Changes one resource on the sandbox; fails the calling test unless the answer is 2xx.
+void UpdateResource(const std::string& base, const std::string& type, const std::string& id);
+void DeleteResource(const std::string& base, const std::string& type, const std::string& id);
+
+// Replaces the tenant's fault and traffic tables through the admin API.
+void SetFaults(const std::string& origin, const std::string& tenant, const std::string& json);
+void SetTraffic(const std::string& origin, const std::string& tenant, const std::string& json);
+
+// Reads `base`/metadata and plans `types` from it.
+std::vector<sync::TypePlan> PlanFromSandbox(const std::string& base,
+                                            const std::vector<std::string>& types,
+                                            std::vector<std::string> cohort = {},
+                                            std::optional<sync::Strategy> forced = std::nullopt);
+
+}  // namespace fhirbridge::testing
