@@ -5,11 +5,13 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "auth/token_source.h"
 #include "cli/exit_codes.h"
+#include "sites/site_connection.h"
 #include "synth/sandbox_admin.h"
 #include "synth/seeder.h"
 
@@ -17,6 +19,9 @@ namespace fhirbridge::cli {
 namespace {
 
 struct SeedCommandOptions {
+  std::string site;
+  std::string sites_folder = "sites";
+  std::string home;
   std::string fhir_base;
   std::string sandbox;
   std::string tenant;
@@ -52,8 +57,13 @@ int RunSeed(const SeedCommandOptions& command) {
   if (sandbox_target && (command.sandbox.empty() || command.tenant.empty())) {
     return Usage("--sandbox and --tenant go together");
   }
-  if (sandbox_target == !command.fhir_base.empty()) {
-    return Usage("give either --fhir-base URL or --sandbox ORIGIN --tenant T");
+  const int targets =
+      int{sandbox_target} + int{!command.fhir_base.empty()} + int{!command.site.empty()};
+  if (targets != 1) {
+    return Usage("give one of: a SITE name, --fhir-base URL, or --sandbox ORIGIN --tenant T");
+  }
+  if (!command.site.empty() && (!command.token.empty() || !command.token_env.empty())) {
+    return Usage("a site's token comes from its bundle's authorisation, not --token");
   }
   if ((command.bulk || !command.register_app.empty()) && !sandbox_target) {
     return Usage("--bulk and --register-app need --sandbox ORIGIN --tenant T");
@@ -66,7 +76,7 @@ int RunSeed(const SeedCommandOptions& command) {
   }
   std::string origin = command.sandbox;
   while (!origin.empty() && origin.back() == '/') origin.pop_back();
-  const std::string fhir_base =
+  std::string fhir_base =
       sandbox_target ? origin + "/" + command.tenant + "/api/FHIR/R4" : command.fhir_base;
 
   synth::SeedOptions options;
@@ -84,15 +94,39 @@ int RunSeed(const SeedCommandOptions& command) {
   options.bulk_request_bytes = command.bulk_request_bytes;
 
   // The token comes from a flag or, better (it stays out of shell history), the environment.
-  std::unique_ptr<auth::FixedTokenSource> tokens;
+  std::unique_ptr<auth::FixedTokenSource> fixed_tokens;
+  auth::TokenSource* tokens = nullptr;
+  // A site by name: its base URL and its bundle's token source (backend services or the vault's
+  // grant); nothing is sent during its maintenance windows.
+  std::optional<sites::OpenedSite> opened;
+  if (!command.site.empty()) {
+    sites::SiteLocation location;
+    location.folder = command.sites_folder;
+    location.home = command.home;
+    auto site =
+        sites::OpenSiteByName(location, command.site, sites::EnvironmentVariables::FromProcess());
+    if (!site) {
+      std::cerr << "fhirbridge seed: " << site.error().ToString() << "\n";
+      return kExitConfig;
+    }
+    opened = std::move(*site);
+    if (auto open = opened->connection->CheckMaintenance(); !open) return Report(open.error());
+    fhir_base = opened->connection->config().base_url;
+    tokens = opened->connection->tokens();
+    if (auto token = opened->connection->tokens()->AccessToken(); !token) {
+      return Report(token.error());
+    }
+  }
   if (!command.token_env.empty()) {
     const char* value = std::getenv(command.token_env.c_str());
     if (value == nullptr || *value == '\0') {
       return Usage("environment variable " + command.token_env + " is not set");
     }
-    tokens = std::make_unique<auth::FixedTokenSource>(value);
+    fixed_tokens = std::make_unique<auth::FixedTokenSource>(value);
+    tokens = fixed_tokens.get();
   } else if (!command.token.empty()) {
-    tokens = std::make_unique<auth::FixedTokenSource>(command.token);
+    fixed_tokens = std::make_unique<auth::FixedTokenSource>(command.token);
+    tokens = fixed_tokens.get();
   }
 
   if (!command.register_app.empty()) {
@@ -112,7 +146,7 @@ int RunSeed(const SeedCommandOptions& command) {
 
   const auto started = std::chrono::steady_clock::now();
   auto report = command.bulk ? synth::BulkLoadSandbox(options, origin, command.tenant)
-                             : synth::SeedFhirServer(options, fhir_base, tokens.get());
+                             : synth::SeedFhirServer(options, fhir_base, tokens);
   if (!report) return Report(report.error());
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
   if (command.json) {
@@ -132,6 +166,14 @@ void AddSeedCommand(CLI::App& app, std::function<int()>& run) {
       "Fill a FHIR R4 server with synthetic patients, idempotently: conditional creates keyed on "
       "business identifiers in transaction Bundles (a second run creates nothing), or a bulk "
       "load into a sandbox tenant's store");
+  command->add_option("SITE", options->site,
+                      "A site to seed by name (sites/NAME.toml): its base URL and its bundle's "
+                      "token (backend services, or the vault's grant)");
+  command->add_option("--sites", options->sites_folder,
+                      "Folder of the site bundles (default sites)");
+  command->add_option("--home", options->home,
+                      "The runtime home holding the token vault (default FHIRBRIDGE_HOME, else "
+                      "~/.fhirbridge)");
   command->add_option("--fhir-base", options->fhir_base,
                       "The FHIR base URL of any R4 server with transactions");
   command->add_option("--sandbox", options->sandbox,

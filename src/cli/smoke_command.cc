@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,10 +14,13 @@
 #include "auth/token_source.h"
 #include "base/clock.h"
 #include "cli/exit_codes.h"
+#include "auth/capabilities.h"
 #include "observe/log.h"
+#include "sites/site_connection.h"
 #include "verify/journey.h"
 #include "verify/known_patients.h"
 #include "verify/requester.h"
+#include "verify/site_requester.h"
 #include "verify/smoke_report.h"
 #include "verify/smoke_runner.h"
 
@@ -28,6 +32,9 @@ namespace {
 constexpr const char* kTokenVariable = "FHIRBRIDGE_TOKEN";
 
 struct SmokeCommandOptions {
+  std::vector<std::string> site_names;
+  std::string sites_folder = "sites";
+  std::string home;
   std::string fhir_base;
   std::string site;
   std::string token;
@@ -88,7 +95,13 @@ int RunSmokeCommand(const SmokeCommandOptions& command) {
                                       "--log-level"));
   }
   observe::SetMinimumLogLevel(*level);
-  if (!command.fhir_base.starts_with("http://") && !command.fhir_base.starts_with("https://")) {
+  if (command.site_names.empty() == command.fhir_base.empty()) {
+    return UsageError(base::MakeError(base::ErrorCode::kInvalidParameter,
+                                      "name one or more sites, or give --fhir-base, not both",
+                                      "SITE"));
+  }
+  if (!command.fhir_base.empty() && !command.fhir_base.starts_with("http://") &&
+      !command.fhir_base.starts_with("https://")) {
     return UsageError(base::MakeError(base::ErrorCode::kInvalidParameter,
                                       "the FHIR base must be an http:// or https:// URL",
                                       "--fhir-base"));
@@ -102,38 +115,84 @@ int RunSmokeCommand(const SmokeCommandOptions& command) {
                                       "--patients-file"));
   }
 
-  verify::SmokeSite site;
-  site.fhir_base = command.fhir_base;
-  site.name = command.site.empty() ? DefaultSiteName(command.fhir_base) : command.site;
-  for (const auto& text : command.expected_extensions) {
-    if (auto added = AddExpectedExtension(text, site); !added) return UsageError(added.error());
+  std::map<std::string, std::vector<std::string>, std::less<>> expected_extensions;
+  {
+    verify::SmokeSite parsed;
+    for (const auto& text : command.expected_extensions) {
+      if (auto added = AddExpectedExtension(text, parsed); !added) return UsageError(added.error());
+    }
+    expected_extensions = std::move(parsed.expected_extensions);
   }
   auto patients = ChoosePatients(command);
   if (!patients) {
     std::cerr << "fhirbridge smoke: " << patients.error().ToString() << "\n";
     return patients.error().code == base::ErrorCode::kInvalidParameter ? kExitUsage : kExitConfig;
   }
-  site.patients = std::move(*patients);
-
-  // A token from the flag, else from the environment, else none (the token step is skipped).
-  std::string token = command.token;
-  if (token.empty()) {
-    if (const char* value = std::getenv(kTokenVariable); value != nullptr) token = value;
-  }
-  std::optional<auth::FixedTokenSource> token_source;
-  if (!token.empty()) token_source.emplace(token);
-
-  verify::HttpRequester requester(token_source ? &*token_source : nullptr,
-                                  std::chrono::milliseconds(command.timeout_ms));
-  verify::SmokeDependencies dependencies;
-  dependencies.requester = &requester;
-  dependencies.token_source = token_source ? &*token_source : nullptr;
 
   const verify::Journey journey = verify::DefaultJourney();
   verify::SmokeReport report;
   report.journey = journey.name;
   report.generated_at = base::FormatInstant(std::chrono::system_clock::now());
-  report.sites.push_back(verify::RunSmoke(journey, site, dependencies));
+
+  if (!command.fhir_base.empty()) {
+    // Ad hoc: a token from the flag, else from the environment, else none (the token step is
+    // skipped); the site client with no rate limit of its own.
+    std::string token = command.token;
+    if (token.empty()) {
+      if (const char* value = std::getenv(kTokenVariable); value != nullptr) token = value;
+    }
+    std::optional<auth::FixedTokenSource> token_source;
+    if (!token.empty()) token_source.emplace(token);
+    sites::SiteConfig config;
+    config.name = command.site.empty() ? DefaultSiteName(command.fhir_base) : command.site;
+    config.base_url = command.fhir_base;
+    while (config.base_url.ends_with('/')) config.base_url.pop_back();
+    config.allow_plain_http = config.base_url.starts_with("http://");
+    config.requests_per_second = 0;
+    config.request_timeout = std::chrono::milliseconds(command.timeout_ms);
+    config.max_retry_time = std::chrono::milliseconds(command.timeout_ms);
+    auto connection = sites::SiteConnection::WithTokens(
+        config, token_source ? &*token_source : nullptr, sites::SiteConnectionOptions{});
+    if (!connection) return UsageError(connection.error());
+    verify::SiteRequester requester(**connection);
+    verify::SmokeSite site;
+    site.name = config.name;
+    site.fhir_base = config.base_url;
+    site.patients = *patients;
+    site.expected_extensions = expected_extensions;
+    verify::SmokeDependencies dependencies;
+    dependencies.requester = &requester;
+    dependencies.token_source = token_source ? &*token_source : nullptr;
+    report.sites.push_back(verify::RunSmoke(journey, site, dependencies));
+  } else {
+    const auto environment = sites::EnvironmentVariables::FromProcess();
+    sites::SiteLocation location;
+    location.folder = command.sites_folder;
+    location.home = command.home;
+    for (const std::string& name : command.site_names) {
+      auto opened = sites::OpenSiteByName(location, name, environment);
+      if (!opened) {
+        std::cerr << "fhirbridge smoke: " << opened.error().ToString() << "\n";
+        return kExitConfig;
+      }
+      sites::SiteConnection& connection = *opened->connection;
+      verify::SiteRequester requester(connection);
+      std::optional<base::Error> problem;
+      verify::SmokeDependencies with_requester =
+          verify::SiteSmokeDependencies(connection, &problem);
+      if (problem) {
+        std::cerr << "fhirbridge smoke: " << name
+                  << ": no capability matrix: " << problem->ToString() << "\n";
+      }
+      with_requester.requester = &requester;
+      verify::SmokeSite site;
+      site.name = connection.config().name;
+      site.fhir_base = connection.config().base_url;
+      site.patients = *patients;
+      site.expected_extensions = expected_extensions;
+      report.sites.push_back(verify::RunSmoke(journey, site, with_requester));
+    }
+  }
 
   auto written = verify::WriteReports(report, command.out, *formats);
   if (!written) {
@@ -170,14 +229,23 @@ void AddSmokeCommand(CLI::App& app, std::function<int()>& run) {
       "server as synthetic transactions, and write Markdown, JSON and JUnit XML reports. Exit "
       "codes: 0 every step passed or was skipped, 1 a step failed or a report could not be "
       "written, 2 bad options, 3 a bad known patients file");
-  command
-      ->add_option("--fhir-base", options->fhir_base,
-                   "The site's FHIR base URL, e.g. http://127.0.0.1:8090/alpine-health/api/FHIR/R4")
-      ->required();
+  command->add_option("SITE", options->site_names,
+                      "Sites to check by name (sites/NAME.toml), one report for all; each is "
+                      "reached with its bundle's authorisation and traffic limits, and steps its "
+                      "live capability matrix does not allow are skipped with the reason");
+  command->add_option("--sites", options->sites_folder,
+                      "Folder of the site bundles (default sites)");
+  command->add_option("--home", options->home,
+                      "The runtime home holding the token vault (default FHIRBRIDGE_HOME, else "
+                      "~/.fhirbridge)");
+  command->add_option("--fhir-base", options->fhir_base,
+                      "Instead of sites: an ad-hoc FHIR base URL, e.g. "
+                      "http://127.0.0.1:8090/alpine-health/api/FHIR/R4");
   command->add_option("--site", options->site,
-                      "The site's name in reports (default: the base URL's host and port)");
+                      "With --fhir-base: the site's name in reports (default: the base URL's "
+                      "host and port)");
   command->add_option("--token", options->token,
-                      "Bearer token to send (default: the FHIRBRIDGE_TOKEN environment variable, "
+                      "With --fhir-base: bearer token to send (default: the FHIRBRIDGE_TOKEN environment variable, "
                       "which is safer; without either, requests carry no token)");
   command->add_option("--out", options->out, "Directory for the reports (created if missing)")
       ->required();

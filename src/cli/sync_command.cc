@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -15,14 +16,19 @@
 #include "cli/exit_codes.h"
 #include "observe/log.h"
 #include "sync/engine.h"
-#include "sync/http_page_source.h"
+#include "sites/site_connection.h"
 #include "sync/plan.h"
+#include "sync/site_page_source.h"
+#include "sync/site_sync.h"
 #include "sync/sqlite_sync_sink.h"
 
 namespace fhirbridge::cli {
 namespace {
 
 struct SyncCommandOptions {
+  std::vector<std::string> site_names;
+  std::string sites_folder = "sites";
+  std::string home;
   std::string fhir_base;
   std::string store;
   std::string site;
@@ -85,13 +91,105 @@ nlohmann::json ReportJson(const std::vector<sync::TypePlan>& plan, const sync::S
   return document;
 }
 
+// Runs `plan` for one site into the store at `store_path`; prints the outcome. Returns whether
+// every type succeeded.
+bool RunPlan(const SyncCommandOptions& command, sync::PageSource& source,
+             const std::vector<sync::TypePlan>& plan, sync::SyncOptions options) {
+  auto sink = sync::SqliteSyncSink::Open(command.store, options.site);
+  if (!sink) {
+    std::cerr << "fhirbridge sync: " << sink.error().ToString() << "\n";
+    return false;
+  }
+  options.page_size = command.page_size;
+  options.overlap = std::chrono::milliseconds(command.overlap_ms);
+
+  sync::LogProgress log_progress;
+  sync::TerminalProgress terminal_progress(stderr);
+  sync::ProgressObserver& progress = ::isatty(STDERR_FILENO)
+                                         ? static_cast<sync::ProgressObserver&>(terminal_progress)
+                                         : log_progress;
+  const auto started = std::chrono::steady_clock::now();
+  sync::SyncEngine engine(source, **sink, progress, options);
+  const sync::SyncReport report = engine.Run(plan);
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
+
+  if (command.json) {
+    nlohmann::json document = ReportJson(plan, &report, elapsed.count());
+    document["site"] = options.site;
+    std::cout << document.dump(2) << "\n";
+  } else {
+    for (const sync::TypeOutcome& outcome : report.types) {
+      std::cout << options.site << " " << outcome.type << ": "
+                << (outcome.succeeded ? "ok" : "FAILED") << ", " << outcome.resources_received
+                << " resources, " << outcome.tombstones_received << " deletions, "
+                << outcome.requests << " requests";
+      if (outcome.error) std::cout << " (" << outcome.error->ToString() << ")";
+      std::cout << "\n";
+    }
+    std::printf("%s: %lld resources in %.2f s (%.0f/s), %lld requests\n", options.site.c_str(),
+                static_cast<long long>(report.resources_received()), elapsed.count(),
+                elapsed.count() > 0 ? report.resources_received() / elapsed.count() : 0.0,
+                static_cast<long long>(report.requests()));
+  }
+  return report.succeeded();
+}
+
+void PrintPlan(const SyncCommandOptions& command, const std::string& site,
+               const std::vector<sync::TypePlan>& plan) {
+  if (command.json) {
+    nlohmann::json document = ReportJson(plan, nullptr, 0);
+    document["site"] = site;
+    std::cout << document.dump(2) << "\n";
+  } else {
+    if (command.fhir_base.empty()) std::cout << site << ":\n";
+    std::cout << sync::FormatPlan(plan);
+  }
+}
+
+// Sites by name: each one's bundle, token, capability matrix (the plan's permissions), types and
+// cohort; the site connection's policy, background priority and maintenance windows.
+int RunSitesSync(const SyncCommandOptions& command, std::optional<sync::Strategy> forced) {
+  const auto environment = sites::EnvironmentVariables::FromProcess();
+  sites::SiteLocation location;
+  location.folder = command.sites_folder;
+  location.home = command.home;
+  bool all_succeeded = true;
+  for (const std::string& name : command.site_names) {
+    auto opened = sites::OpenSiteByName(location, name, environment);
+    if (!opened) return Fail(opened.error().ToString(), kExitConfig);
+    sites::SiteConnection& connection = *opened->connection;
+    if (auto matrix = connection.LoadCapabilities(); !matrix) {
+      return Fail(name + ": " + matrix.error().ToString(), kExitFailure);
+    }
+    auto inputs = sync::SitePlanInputs(connection);
+    if (!inputs) {
+      return Fail(name + ": " + inputs.error().ToString(),
+                  inputs.error().code == base::ErrorCode::kConfigInvalid ? kExitConfig
+                                                                         : kExitFailure);
+    }
+    if (!command.types.empty()) {
+      inputs->types = command.types;
+      inputs->permissions = sync::PermissionsFromMatrix(*connection.capabilities(), inputs->types);
+    }
+    inputs->forced = forced;
+    const std::vector<sync::TypePlan> plan = sync::PlanSync(*inputs);
+    if (command.plan_only) {
+      PrintPlan(command, name, plan);
+      continue;
+    }
+    sync::SitePageSource source(connection, sites::MaintenanceMode::kWait);
+    all_succeeded &= RunPlan(command, source, plan,
+                             sync::SiteSyncOptions(connection.config(), inputs->patient_cohort));
+  }
+  return all_succeeded ? kExitOk : kExitFailure;
+}
+
 int RunSync(SyncCommandOptions command) {
   const auto level = observe::ParseLogLevel(command.log_level);
   if (!level) return Fail("--log-level must be debug, info, warning or error", kExitUsage);
   observe::SetMinimumLogLevel(*level);
-  while (command.fhir_base.ends_with('/')) command.fhir_base.pop_back();
-  if (!command.fhir_base.starts_with("http://") && !command.fhir_base.starts_with("https://")) {
-    return Fail("--fhir-base must be an http:// or https:// URL", kExitUsage);
+  if (command.site_names.empty() == command.fhir_base.empty()) {
+    return Fail("name one or more sites, or give --fhir-base, not both", kExitUsage);
   }
   std::optional<sync::Strategy> forced;
   if (!command.strategy.empty()) {
@@ -100,14 +198,39 @@ int RunSync(SyncCommandOptions command) {
       return Fail("--strategy must be lastupdated, history or per-patient", kExitUsage);
     }
   }
+  if (command.store.empty() && !command.plan_only) {
+    return Fail("--store is required unless --plan is given", kExitUsage);
+  }
+  if (!command.site_names.empty()) {
+    if (!command.patients.empty() || !command.patients_file.empty()) {
+      return Fail("a site's patient cohort comes from its bundle's sync.patient_cohort",
+                  kExitUsage);
+    }
+    return RunSitesSync(command, forced);
+  }
+
+  while (command.fhir_base.ends_with('/')) command.fhir_base.pop_back();
+  if (!command.fhir_base.starts_with("http://") && !command.fhir_base.starts_with("https://")) {
+    return Fail("--fhir-base must be an http:// or https:// URL", kExitUsage);
+  }
   if (!command.patients_file.empty()) {
     auto cohort = ReadCohort(command.patients_file);
     if (!cohort) return Fail(cohort.error().ToString(), kExitUsage);
     command.patients.insert(command.patients.end(), cohort->begin(), cohort->end());
   }
 
+  // Ad hoc: the site client with no token and no rate limit of its own.
+  sites::SiteConfig config;
+  config.name = command.site;
+  config.base_url = command.fhir_base;
+  config.allow_plain_http = command.fhir_base.starts_with("http://");
+  config.requests_per_second = 0;
+  auto connection =
+      sites::SiteConnection::WithTokens(config, nullptr, sites::SiteConnectionOptions{});
+  if (!connection) return Fail(connection.error().ToString(), kExitUsage);
+  sync::SitePageSource source(**connection, sites::MaintenanceMode::kWait);
+
   // Plan from the server's CapabilityStatement.
-  sync::HttpPageSource source;
   auto metadata = source.Get({command.fhir_base + "/metadata", {}});
   if (!metadata) return Fail(metadata.error().ToString(), kExitFailure);
   if (metadata->status != 200) {
@@ -126,50 +249,14 @@ int RunSync(SyncCommandOptions command) {
   inputs.forced = forced;
   const std::vector<sync::TypePlan> plan = sync::PlanSync(inputs);
   if (command.plan_only) {
-    if (command.json) {
-      std::cout << ReportJson(plan, nullptr, 0).dump(2) << "\n";
-    } else {
-      std::cout << sync::FormatPlan(plan);
-    }
+    PrintPlan(command, command.site, plan);
     return kExitOk;
   }
-
-  if (command.store.empty()) return Fail("--store is required unless --plan is given", kExitUsage);
-  auto sink = sync::SqliteSyncSink::Open(command.store, command.site);
-  if (!sink) return Fail(sink.error().ToString(), kExitFailure);
   sync::SyncOptions options;
   options.site = command.site;
   options.base_url = command.fhir_base;
-  options.page_size = command.page_size;
-  options.overlap = std::chrono::milliseconds(command.overlap_ms);
   options.patient_cohort = command.patients;
-
-  sync::LogProgress log_progress;
-  sync::TerminalProgress terminal_progress(stderr);
-  sync::ProgressObserver& progress = ::isatty(STDERR_FILENO)
-                                         ? static_cast<sync::ProgressObserver&>(terminal_progress)
-                                         : log_progress;
-  const auto started = std::chrono::steady_clock::now();
-  sync::SyncEngine engine(source, **sink, progress, options);
-  const sync::SyncReport report = engine.Run(plan);
-  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
-
-  if (command.json) {
-    std::cout << ReportJson(plan, &report, elapsed.count()).dump(2) << "\n";
-  } else {
-    for (const sync::TypeOutcome& outcome : report.types) {
-      std::cout << outcome.type << ": " << (outcome.succeeded ? "ok" : "FAILED") << ", "
-                << outcome.resources_received << " resources, " << outcome.tombstones_received
-                << " deletions, " << outcome.requests << " requests";
-      if (outcome.error) std::cout << " (" << outcome.error->ToString() << ")";
-      std::cout << "\n";
-    }
-    std::printf("%lld resources in %.2f s (%.0f/s), %lld requests\n",
-                static_cast<long long>(report.resources_received()), elapsed.count(),
-                elapsed.count() > 0 ? report.resources_received() / elapsed.count() : 0.0,
-                static_cast<long long>(report.requests()));
-  }
-  return report.succeeded() ? kExitOk : kExitFailure;
+  return RunPlan(command, source, plan, options) ? kExitOk : kExitFailure;
 }
 
 }  // namespace
@@ -181,22 +268,32 @@ void AddSyncCommand(CLI::App& app, std::function<int()>& run) {
       "Sync a FHIR R4 server into a local SQLite store, incrementally: per resource type the "
       "best strategy its CapabilityStatement allows (_lastUpdated windows, _history _since, "
       "per-patient refresh), with checkpoints that survive a crash");
-  command->add_option("--fhir-base", options->fhir_base, "The server's FHIR base URL")->required();
+  command->add_option("SITE", options->site_names,
+                      "Sites to sync by name (sites/NAME.toml): types and patient cohort from "
+                      "the bundle's [sync], permissions from the site's live capability matrix, "
+                      "requests under its traffic limits and outside its maintenance windows");
+  command->add_option("--sites", options->sites_folder,
+                      "Folder of the site bundles (default sites)");
+  command->add_option("--home", options->home,
+                      "The runtime home holding the token vault (default FHIRBRIDGE_HOME, else "
+                      "~/.fhirbridge)");
+  command->add_option("--fhir-base", options->fhir_base,
+                      "Instead of sites: an ad-hoc server's FHIR base URL (no token)");
   command->add_option("--store", options->store,
                       "The SQLite file to sync into (created if missing)");
-  command->add_option("--site", options->site, "Name recorded with checkpoints and runs")
+  command->add_option("--site", options->site, "With --fhir-base: name recorded with checkpoints and runs")
       ->default_val("default");
   command
       ->add_option("--types", options->types,
-                   "Resource types to sync, comma-separated (default: every type the "
-                   "CapabilityStatement lists)")
+                   "Resource types to sync, comma-separated (default: the bundle's "
+                   "sync.resource_types, else every type the CapabilityStatement lists)")
       ->delimiter(',');
   command
       ->add_option("--patients", options->patients,
-                   "Patient ids for per-patient refresh, comma-separated")
+                   "With --fhir-base: patient ids for per-patient refresh, comma-separated")
       ->delimiter(',');
   command->add_option("--patients-file", options->patients_file,
-                      "A file of patient ids for per-patient refresh, one a line");
+                      "With --fhir-base: a file of patient ids for per-patient refresh, one a line");
   command->add_option("--strategy", options->strategy,
                       "Use this strategy wherever it is possible: lastupdated, history or "
                       "per-patient (default: the best per type)");
