@@ -13,8 +13,8 @@ namespace {
 using simdjson::dom::element;
 
 constexpr std::array<std::string_view, 7> kClinicalTypes = {
-    "Patient",           "Encounter",        "Observation",         "Condition",
-    "AllergyIntolerance", "MedicationRequest", "MedicationStatement"};
+    "Patient",           "Encounter",          "Observation", "Condition", "AllergyIntolerance",
+    "MedicationRequest", "MedicationStatement"};
 
 // Follows object keys from `start`; empty when any step is missing or not an object.
 std::optional<element> Dig(element start, std::initializer_list<std::string_view> keys) {
@@ -90,8 +90,7 @@ std::optional<std::int64_t> Microseconds(const std::optional<std::string>& text)
   if (!text) return std::nullopt;
   const auto instant = base::ParseInstant(*text);
   if (!instant) return std::nullopt;
-  return std::chrono::duration_cast<std::chrono::microseconds>(instant->time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::microseconds>(instant->time_since_epoch()).count();
 }
 
 // Which element feeds each column, per type.
@@ -159,9 +158,8 @@ ClinicalView ReadView(std::string_view type, const std::string& id, element reso
     ReadFirstCoding(Dig(resource, {"medicationCodeableConcept"}), view);
     view.patient_reference = TextAt(resource, {"subject", "reference"});
     view.encounter_reference = TextAt(resource, {"context", "reference"});
-    view.effective = FirstText(resource, {{"effectiveDateTime", ""},
-                                          {"effectivePeriod", "start"},
-                                          {"dateAsserted", ""}});
+    view.effective = FirstText(
+        resource, {{"effectiveDateTime", ""}, {"effectivePeriod", "start"}, {"dateAsserted", ""}});
   }
   view.effective_us = Microseconds(view.effective);
   return view;

@@ -32,7 +32,7 @@ struct ClinicalView {
   std::optional<std::string> category;             // first category code, class, or intent
   std::optional<std::string> code_system;          // first coding of code / medication / type
   std::optional<std::string> code;
-  std::optional<std::string> effective;  // the clinically relevant date as written
+  std::optional<std::string> effective;      // the clinically relevant date as written
   std::optional<std::int64_t> effective_us;  // the same in microseconds since 1970 UTC
   std::optional<double> value_number;        // Observation.valueQuantity.value
   std::optional<std::string> value_unit;     // Observation.valueQuantity unit or code
@@ -45,8 +45,8 @@ struct ResourceSummary {
   std::string problem;       // why not, when not well formed; never quotes the content
   std::string resource_type;
   std::string id;
-  std::string version_id;       // meta.versionId, "" when absent
-  std::string last_updated;     // meta.lastUpdated as written, "" when absent
+  std::string version_id;            // meta.versionId, "" when absent
+  std::string last_updated;          // meta.lastUpdated as written, "" when absent
   std::int64_t last_updated_us = 0;  // 0 when absent or unreadable
   std::int64_t version_number = 0;   // meta.versionId when it is a whole number, else 0
   std::optional<ClinicalView> view;  // set for the seven clinical types above

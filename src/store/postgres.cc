@@ -62,9 +62,9 @@ base::Result<PgConnection> PgConnection::Connect(const std::string& dsn,
   }
   if (PQstatus(connection.connection_.get()) != CONNECTION_OK) {
     // Connection messages name the host, port and socket, never data.
-    return base::Fail(base::ErrorCode::kStorageFailure,
-                      "PostgreSQL could not connect: " +
-                          FirstLine(PQerrorMessage(connection.connection_.get())));
+    return base::Fail(
+        base::ErrorCode::kStorageFailure,
+        "PostgreSQL could not connect: " + FirstLine(PQerrorMessage(connection.connection_.get())));
   }
   PQsetNoticeProcessor(connection.connection_.get(), IgnoreNotice, nullptr);
   if (!schema.empty()) {
@@ -102,8 +102,8 @@ base::Result<PgResult> PgConnection::Check(pg_result* raw, std::string_view acti
   diagnostic += ": SQLSTATE ";
   diagnostic += sqlstate.empty() ? "unknown" : sqlstate;
   if (sqlstate.empty() || MessageIsSafe(sqlstate)) {
-    const char* message = raw != nullptr ? PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY)
-                                         : nullptr;
+    const char* message =
+        raw != nullptr ? PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
     diagnostic += " (";
     diagnostic += message != nullptr ? message : FirstLine(PQerrorMessage(connection_.get()));
     diagnostic += ")";

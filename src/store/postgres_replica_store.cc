@@ -290,8 +290,8 @@ class PostgresReplicaStore final : public ReplicaStore {
   }
 
   base::Result<std::optional<StoredResource>> GetResource(std::string_view site,
-                                                           std::string_view resource_type,
-                                                           std::string_view id) override {
+                                                          std::string_view resource_type,
+                                                          std::string_view id) override {
     std::lock_guard lock(mutex_);
     auto result = connection_.Query(
         "SELECT version_id, last_updated, content_hash, raw, deleted, fetched_at_us, "
@@ -342,8 +342,7 @@ class PostgresReplicaStore final : public ReplicaStore {
     return hashes;
   }
 
-  base::Result<std::map<std::string, std::int64_t>> CountResources(
-      std::string_view site) override {
+  base::Result<std::map<std::string, std::int64_t>> CountResources(std::string_view site) override {
     std::lock_guard lock(mutex_);
     auto result = connection_.Query(
         "SELECT resource_type, count(*) FROM resources WHERE site = $1 AND deleted = 0 "
@@ -382,8 +381,8 @@ class PostgresReplicaStore final : public ReplicaStore {
     if (!result) return std::unexpected(result.error());
     std::vector<Tombstone> tombstones;
     for (int row = 0; row < result->rows(); ++row) {
-      tombstones.push_back({std::string(resource_type), result->Text(row, 0),
-                            result->Text(row, 1), result->Int64(row, 2)});
+      tombstones.push_back({std::string(resource_type), result->Text(row, 0), result->Text(row, 1),
+                            result->Int64(row, 2)});
     }
     return tombstones;
   }
@@ -404,8 +403,7 @@ class PostgresReplicaStore final : public ReplicaStore {
         "SELECT patient_reference, encounter_reference, status, category, code_system, code, "
         "effective, effective_us, value_number, value_unit, gender, birth_date "
         "FROM clinical_views WHERE site = $1 AND resource_type = $2 AND id = $3",
-        {std::string(site), std::string(resource_type), std::string(id)},
-        "read a clinical view");
+        {std::string(site), std::string(resource_type), std::string(id)}, "read a clinical view");
     if (!result) return std::unexpected(result.error());
     if (result->rows() == 0) return std::optional<ClinicalRow>();
     ClinicalRow row{std::string(resource_type), std::string(id), {}};
@@ -625,8 +623,8 @@ class PostgresReplicaStore final : public ReplicaStore {
 
  private:
   base::Result<std::int64_t> AppliedVersion() {
-    auto result = connection_.Execute(
-        "SELECT coalesce(max(version), 0) FROM schema_migrations", "read the schema version");
+    auto result = connection_.Execute("SELECT coalesce(max(version), 0) FROM schema_migrations",
+                                      "read the schema version");
     if (!result) return std::unexpected(result.error());
     return result->Int64(0, 0);
   }
@@ -676,10 +674,9 @@ class PostgresReplicaStore final : public ReplicaStore {
         params.emplace_back(Number(page.fetched_at));
         params.emplace_back(page.correlation_id);
       }
-      auto result =
-          connection_.Query(std::string(kUpsertResourcesHead) + ValuesList(count, 12) +
-                                kUpsertResourcesTail + " RETURNING resource_type, id",
-                            params, "store resources");
+      auto result = connection_.Query(std::string(kUpsertResourcesHead) + ValuesList(count, 12) +
+                                          kUpsertResourcesTail + " RETURNING resource_type, id",
+                                      params, "store resources");
       if (!result) return std::unexpected(result.error());
       for (int row = 0; row < result->rows(); ++row) {
         changed.emplace(result->Text(row, 0), result->Text(row, 1));
@@ -739,16 +736,15 @@ class PostgresReplicaStore final : public ReplicaStore {
         "INSERT INTO tombstones (site, resource_type, id, version_id, deleted_at_us, "
         "fetched_at_us, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7) "
         "ON CONFLICT DO NOTHING",
-        {page.site, tombstone.resource_type, tombstone.id, tombstone.version_id,
-         Number(deleted_at), Number(page.fetched_at), page.correlation_id},
+        {page.site, tombstone.resource_type, tombstone.id, tombstone.version_id, Number(deleted_at),
+         Number(page.fetched_at), page.correlation_id},
         "store a tombstone"));
     const std::int64_t version_number = WholeVersionNumber(tombstone.version_id);
     auto result = connection_.Query(
         std::string(kUpsertResourcesHead) + "($1, $2, $3, $4, $5, '', $6, 1, '', '', $7, $8)" +
             kUpsertResourcesTail + " RETURNING id",
         {page.site, tombstone.resource_type, tombstone.id, tombstone.version_id,
-         Number(version_number), Number(deleted_at), Number(page.fetched_at),
-         page.correlation_id},
+         Number(version_number), Number(deleted_at), Number(page.fetched_at), page.correlation_id},
         "apply a tombstone");
     if (!result) return std::unexpected(result.error());
     if (result->rows() == 0) return false;
@@ -765,10 +761,8 @@ class PostgresReplicaStore final : public ReplicaStore {
         "ON CONFLICT (site, resource_type, context_key) DO UPDATE SET state = excluded.state, "
         "updated_at_us = excluded.updated_at_us, sync_run_id = excluded.sync_run_id",
         {checkpoint.key.site, checkpoint.key.resource_type, checkpoint.key.context_key,
-         checkpoint.state,
-         Number(checkpoint.updated_at != 0 ? checkpoint.updated_at : NowMicros()),
-         checkpoint.sync_run_id ? std::optional(Number(*checkpoint.sync_run_id))
-                                : std::nullopt},
+         checkpoint.state, Number(checkpoint.updated_at != 0 ? checkpoint.updated_at : NowMicros()),
+         checkpoint.sync_run_id ? std::optional(Number(*checkpoint.sync_run_id)) : std::nullopt},
         "store a checkpoint");
     if (!result) return std::unexpected(result.error());
     return {};

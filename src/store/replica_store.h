@@ -85,9 +85,9 @@ struct Page {
 };
 
 struct PageOutcome {
-  std::int64_t stored = 0;     // inserted or replaced a current row
-  std::int64_t unchanged = 0;  // the same or an older version than the current row
-  std::int64_t malformed = 0;  // kept raw in malformed_resources
+  std::int64_t stored = 0;      // inserted or replaced a current row
+  std::int64_t unchanged = 0;   // the same or an older version than the current row
+  std::int64_t malformed = 0;   // kept raw in malformed_resources
   std::int64_t tombstoned = 0;  // deletions that removed or pre-empted a current row
 };
 
@@ -147,7 +147,7 @@ struct WorkItem {
   std::int64_t id = 0;
   WorkItemKey key;
   WorkItemState state = WorkItemState::kPending;
-  std::string holder;  // worker id of the last lease
+  std::string holder;            // worker id of the last lease
   std::int64_t lease_token = 0;  // increases with every lease; fences an old holder out
   Micros lease_expires_at = 0;
   std::int64_t attempts = 0;
@@ -185,8 +185,8 @@ class ReplicaStore {
   virtual base::Result<PageOutcome> WritePage(const Page& page) = 0;
 
   virtual base::Result<std::optional<StoredResource>> GetResource(std::string_view site,
-                                                                   std::string_view resource_type,
-                                                                   std::string_view id) = 0;
+                                                                  std::string_view resource_type,
+                                                                  std::string_view id) = 0;
   // The content hash of each of `ids` that has a current, not deleted row.
   virtual base::Result<std::map<std::string, std::string>> GetContentHashes(
       std::string_view site, std::string_view resource_type, std::span<const std::string> ids) = 0;
@@ -227,8 +227,7 @@ class ReplicaStore {
   // Marks the item done; kLeaseLost as for Heartbeat.
   virtual base::Status CompleteWorkItem(const WorkLease& lease) = 0;
   // Records a PHI-free error; the item becomes pending again when `retry`, failed otherwise.
-  virtual base::Status FailWorkItem(const WorkLease& lease, std::string_view error,
-                                    bool retry) = 0;
+  virtual base::Status FailWorkItem(const WorkLease& lease, std::string_view error, bool retry) = 0;
   virtual base::Result<std::optional<WorkItem>> GetWorkItem(std::int64_t item_id) = 0;
 
   // A site's request budget shared by every worker: a token bucket of `capacity` requests that

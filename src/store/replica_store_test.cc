@@ -12,8 +12,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -275,8 +275,8 @@ TYPED_TEST(ReplicaStoreTest, UnversionedResourceIsReplacedWhenItsContentChanges)
 }
 
 TYPED_TEST(ReplicaStoreTest, TombstoneRemovesAndALaterVersionRevives) {
-  this->Write(MakePage({Resource("Observation", "o1", "1", "2026-01-01T00:00:00Z",
-                                 R"(,"status":"final")")}));
+  this->Write(MakePage(
+      {Resource("Observation", "o1", "1", "2026-01-01T00:00:00Z", R"(,"status":"final")")}));
   ASSERT_TRUE(this->store_->GetClinicalRow("site-a", "Observation", "o1").value());
 
   Page deletion = MakePage({});
@@ -408,20 +408,17 @@ TYPED_TEST(ReplicaStoreTest, AFailureMidPageKeepsNothingAndTheCheckpointStays) {
   EXPECT_EQ(failed.error().code, base::ErrorCode::kInvalidParameter);
 
   EXPECT_EQ(this->Count("Patient"), 1);
-  EXPECT_EQ(this->RawOf("Patient", "p1"),
-            Resource("Patient", "p1", "1", "2026-01-01T00:00:00Z"));
+  EXPECT_EQ(this->RawOf("Patient", "p1"), Resource("Patient", "p1", "1", "2026-01-01T00:00:00Z"));
   EXPECT_EQ(this->store_->CountMalformed("site-a").value(), 0);
   EXPECT_TRUE(this->store_->ListTombstones("site-a", "Patient").value().empty());
-  EXPECT_EQ(this->store_->GetCheckpoint({"site-a", "Patient", ""}).value()->state,
-            R"({"page":1})");
+  EXPECT_EQ(this->store_->GetCheckpoint({"site-a", "Patient", ""}).value()->state, R"({"page":1})");
 
   // The store is usable at once, and the same page with a good checkpoint goes in whole.
   second.checkpoint->state = R"({"page":2})";
   const auto retried = this->store_->WritePage(second);
   ASSERT_TRUE(retried) << retried.error().diagnostic;
   EXPECT_EQ(this->Count("Patient"), 1);  // p2 stored, p1 deleted by the tombstone
-  EXPECT_EQ(this->store_->GetCheckpoint({"site-a", "Patient", ""}).value()->state,
-            R"({"page":2})");
+  EXPECT_EQ(this->store_->GetCheckpoint({"site-a", "Patient", ""}).value()->state, R"({"page":2})");
 }
 
 TYPED_TEST(ReplicaStoreTest, RejectsAPageItCannotWriteBeforeWritingAnything) {
@@ -431,8 +428,7 @@ TYPED_TEST(ReplicaStoreTest, RejectsAPageItCannotWriteBeforeWritingAnything) {
 
   Page other_site = MakePage({Resource("Patient", "p1", "1", "2026-01-01T00:00:00Z")});
   other_site.checkpoint = Checkpoint{{"site-b", "Patient", ""}, "{}", 0, {}};
-  EXPECT_EQ(this->store_->WritePage(other_site).error().code,
-            base::ErrorCode::kInvalidParameter);
+  EXPECT_EQ(this->store_->WritePage(other_site).error().code, base::ErrorCode::kInvalidParameter);
   EXPECT_EQ(this->Count("Patient"), 0);
 }
 
@@ -620,8 +616,7 @@ TYPED_TEST(ReplicaStoreTest, AnExpiredLeaseIsTakenOverAndTheOldHolderLosesIt) {
 
   EXPECT_EQ(this->store_->Heartbeat(**dead, 10s).error().code, base::ErrorCode::kLeaseLost);
   EXPECT_EQ(this->store_->CompleteWorkItem(**dead).error().code, base::ErrorCode::kLeaseLost);
-  EXPECT_EQ(this->store_->FailWorkItem(**dead, "", true).error().code,
-            base::ErrorCode::kLeaseLost);
+  EXPECT_EQ(this->store_->FailWorkItem(**dead, "", true).error().code, base::ErrorCode::kLeaseLost);
   ASSERT_TRUE(other->CompleteWorkItem(**taken));
   auto item = other->GetWorkItem((*taken)->item_id).value();
   EXPECT_EQ(item->state, WorkItemState::kDone);
@@ -631,8 +626,8 @@ TYPED_TEST(ReplicaStoreTest, AnExpiredLeaseIsTakenOverAndTheOldHolderLosesIt) {
 TYPED_TEST(ReplicaStoreTest, TwoWorkersNeverHoldTheSameItemAtOnce) {
   constexpr int kItems = 120;
   for (int i = 0; i < kItems; ++i) {
-    ASSERT_TRUE(this->store_->AddWorkItem({"site-" + std::to_string(i % 7), "Patient",
-                                           "cohort-" + std::to_string(i)}));
+    ASSERT_TRUE(this->store_->AddWorkItem(
+        {"site-" + std::to_string(i % 7), "Patient", "cohort-" + std::to_string(i)}));
   }
   std::vector<std::atomic<int>> holders(kItems + 1);
   std::vector<std::atomic<int>> completions(kItems + 1);

@@ -305,8 +305,8 @@ class SqliteReplicaStore final : public ReplicaStore {
   }
 
   base::Result<std::optional<StoredResource>> GetResource(std::string_view site,
-                                                           std::string_view resource_type,
-                                                           std::string_view id) override {
+                                                          std::string_view resource_type,
+                                                          std::string_view id) override {
     std::lock_guard lock(mutex_);
     auto statement = Cached(
         "SELECT version_id, last_updated, content_hash, raw, deleted, fetched_at_us, "
@@ -349,8 +349,7 @@ class SqliteReplicaStore final : public ReplicaStore {
     return hashes;
   }
 
-  base::Result<std::map<std::string, std::int64_t>> CountResources(
-      std::string_view site) override {
+  base::Result<std::map<std::string, std::int64_t>> CountResources(std::string_view site) override {
     std::lock_guard lock(mutex_);
     auto statement = Cached(
         "SELECT resource_type, count(*) FROM resources WHERE site = ?1 AND deleted = 0 "
@@ -403,8 +402,8 @@ class SqliteReplicaStore final : public ReplicaStore {
       auto has_row = scope->Step();
       if (!has_row) return std::unexpected(has_row.error());
       if (!*has_row) break;
-      tombstones.push_back({std::string(resource_type), scope->ColumnText(0),
-                            scope->ColumnText(1), scope->ColumnInt64(2)});
+      tombstones.push_back({std::string(resource_type), scope->ColumnText(0), scope->ColumnText(1),
+                            scope->ColumnInt64(2)});
     }
     return tombstones;
   }
@@ -498,8 +497,8 @@ class SqliteReplicaStore final : public ReplicaStore {
 
   base::Result<std::int64_t> StartSyncRun(std::string_view site) override {
     std::lock_guard lock(mutex_);
-    auto statement = Cached(
-        "INSERT INTO sync_runs (site, status, started_at_us) VALUES (?1, 'running', ?2)");
+    auto statement =
+        Cached("INSERT INTO sync_runs (site, status, started_at_us) VALUES (?1, 'running', ?2)");
     if (!statement) return std::unexpected(statement.error());
     StatementScope scope(**statement);
     STORE_TRY(scope->BindText(1, site));
@@ -548,8 +547,8 @@ class SqliteReplicaStore final : public ReplicaStore {
       STORE_TRY(BindKey(*scope, key.site, key.resource_type, key.cohort));
       STORE_TRY(scope->Run());
     }
-    auto select = Cached(
-        "SELECT id FROM work_items WHERE site = ?1 AND resource_type = ?2 AND cohort = ?3");
+    auto select =
+        Cached("SELECT id FROM work_items WHERE site = ?1 AND resource_type = ?2 AND cohort = ?3");
     if (!select) return std::unexpected(select.error());
     std::int64_t id = 0;
     {
@@ -829,8 +828,8 @@ WHERE site = ?1
     STORE_TRY(BindKey(*scope, checkpoint.key.site, checkpoint.key.resource_type,
                       checkpoint.key.context_key));
     STORE_TRY(scope->BindText(4, checkpoint.state));
-    STORE_TRY(scope->BindInt64(5, checkpoint.updated_at != 0 ? checkpoint.updated_at
-                                                             : NowMicros()));
+    STORE_TRY(
+        scope->BindInt64(5, checkpoint.updated_at != 0 ? checkpoint.updated_at : NowMicros()));
     STORE_TRY(checkpoint.sync_run_id ? scope->BindInt64(6, *checkpoint.sync_run_id)
                                      : scope->BindNull(6));
     return scope->Run();
