@@ -36,11 +36,7 @@ CREATE TABLE resources (
   raw TEXT NOT NULL,
   fetched_at_us BIGINT NOT NULL,
   correlation_id TEXT NOT NULL,
-  PRIMARY KEY (site, resource_type, id));
-CREATE TABLE clinical_views (
-  site TEXT NOT NULL,
-  resource_type TEXT NOT NULL,
-  id TEXT NOT NULL,
+  -- Normalised columns of the clinical types (fhir::ClinicalView); NULL when absent.
   patient_reference TEXT,
   encounter_reference TEXT,
   status TEXT,
@@ -54,7 +50,6 @@ CREATE TABLE clinical_views (
   gender TEXT,
   birth_date TEXT,
   PRIMARY KEY (site, resource_type, id));
-CREATE INDEX clinical_views_by_patient ON clinical_views (site, patient_reference, resource_type);
 CREATE TABLE tombstones (
   site TEXT NOT NULL,
   resource_type TEXT NOT NULL,
@@ -128,8 +123,6 @@ std::string Number(double value) {
   const auto written = std::to_chars(buffer, buffer + sizeof(buffer), value);
   return std::string(buffer, written.ptr);
 }
-
-std::optional<std::string> Optional(const std::optional<std::string>& value) { return value; }
 
 std::optional<std::string> OptionalText(const PgResult& result, int row, int column) {
   if (result.IsNull(row, column)) return std::nullopt;
@@ -246,15 +239,6 @@ class PostgresReplicaStore final : public ReplicaStore {
     STORE_TRY(UpsertResources(page, resources, changed));
     outcome.stored = static_cast<std::int64_t>(changed.size());
     outcome.unchanged += static_cast<std::int64_t>(resources.size() - changed.size());
-
-    std::vector<const PreparedResource*> views;
-    for (const PreparedResource* resource : resources) {
-      if (resource->summary.view &&
-          changed.contains({resource->summary.resource_type, resource->summary.id})) {
-        views.push_back(resource);
-      }
-    }
-    STORE_TRY(UpsertViews(page.site, views));
 
     for (const Tombstone& tombstone : page.tombstones) {
       auto applied = ApplyTombstone(page, tombstone);
@@ -398,11 +382,12 @@ class PostgresReplicaStore final : public ReplicaStore {
   base::Result<std::optional<ClinicalRow>> GetClinicalRow(std::string_view site,
                                                           std::string_view resource_type,
                                                           std::string_view id) override {
+    if (!fhir::HasClinicalView(resource_type)) return std::optional<ClinicalRow>();
     std::lock_guard lock(mutex_);
     auto result = connection_.Query(
         "SELECT patient_reference, encounter_reference, status, category, code_system, code, "
         "effective, effective_us, value_number, value_unit, gender, birth_date "
-        "FROM clinical_views WHERE site = $1 AND resource_type = $2 AND id = $3",
+        "FROM resources WHERE site = $1 AND resource_type = $2 AND id = $3 AND deleted = 0",
         {std::string(site), std::string(resource_type), std::string(id)}, "read a clinical view");
     if (!result) return std::unexpected(result.error());
     if (result->rows() == 0) return std::optional<ClinicalRow>();
@@ -658,7 +643,7 @@ class PostgresReplicaStore final : public ReplicaStore {
     for (std::size_t start = 0; start < resources.size(); start += kRowsPerStatement) {
       const std::size_t count = std::min(kRowsPerStatement, resources.size() - start);
       PgParams params;
-      params.reserve(count * 12);
+      params.reserve(count * kResourceColumns);
       for (std::size_t i = start; i < start + count; ++i) {
         const fhir::ResourceSummary& summary = resources[i]->summary;
         params.emplace_back(page.site);
@@ -673,8 +658,10 @@ class PostgresReplicaStore final : public ReplicaStore {
         params.emplace_back(std::string(resources[i]->raw));
         params.emplace_back(Number(page.fetched_at));
         params.emplace_back(page.correlation_id);
+        AddViewParams(summary.view, params);
       }
-      auto result = connection_.Query(std::string(kUpsertResourcesHead) + ValuesList(count, 12) +
+      auto result = connection_.Query(std::string(kUpsertResourcesHead) +
+                                          ValuesList(count, kResourceColumns) +
                                           kUpsertResourcesTail + " RETURNING resource_type, id",
                                       params, "store resources");
       if (!result) return std::unexpected(result.error());
@@ -685,49 +672,26 @@ class PostgresReplicaStore final : public ReplicaStore {
     return {};
   }
 
-  base::Status UpsertViews(const std::string& site,
-                           const std::vector<const PreparedResource*>& resources) {
-    for (std::size_t start = 0; start < resources.size(); start += kRowsPerStatement) {
-      const std::size_t count = std::min(kRowsPerStatement, resources.size() - start);
-      PgParams params;
-      params.reserve(count * 15);
-      for (std::size_t i = start; i < start + count; ++i) {
-        const fhir::ResourceSummary& summary = resources[i]->summary;
-        const fhir::ClinicalView& view = *summary.view;
-        params.emplace_back(site);
-        params.emplace_back(summary.resource_type);
-        params.emplace_back(summary.id);
-        params.push_back(Optional(view.patient_reference));
-        params.push_back(Optional(view.encounter_reference));
-        params.push_back(Optional(view.status));
-        params.push_back(Optional(view.category));
-        params.push_back(Optional(view.code_system));
-        params.push_back(Optional(view.code));
-        params.push_back(Optional(view.effective));
-        params.push_back(view.effective_us ? std::optional(Number(*view.effective_us))
-                                           : std::nullopt);
-        params.push_back(view.value_number ? std::optional(Number(*view.value_number))
-                                           : std::nullopt);
-        params.push_back(Optional(view.value_unit));
-        params.push_back(Optional(view.gender));
-        params.push_back(Optional(view.birth_date));
-      }
-      STORE_TRY(connection_.Query(
-          "INSERT INTO clinical_views (site, resource_type, id, patient_reference, "
-          "encounter_reference, status, category, code_system, code, effective, effective_us, "
-          "value_number, value_unit, gender, birth_date) VALUES " +
-              ValuesList(count, 15) +
-              " ON CONFLICT (site, resource_type, id) DO UPDATE SET "
-              "patient_reference = excluded.patient_reference, "
-              "encounter_reference = excluded.encounter_reference, status = excluded.status, "
-              "category = excluded.category, code_system = excluded.code_system, "
-              "code = excluded.code, effective = excluded.effective, "
-              "effective_us = excluded.effective_us, value_number = excluded.value_number, "
-              "value_unit = excluded.value_unit, gender = excluded.gender, "
-              "birth_date = excluded.birth_date",
-          params, "store clinical views"));
+  // The normalised columns, in the order of kUpsertResourcesHead; NULL for other types.
+  static void AddViewParams(const std::optional<fhir::ClinicalView>& view, PgParams& params) {
+    if (!view) {
+      params.resize(params.size() + 12);
+      return;
     }
-    return {};
+    params.push_back(view->patient_reference);
+    params.push_back(view->encounter_reference);
+    params.push_back(view->status);
+    params.push_back(view->category);
+    params.push_back(view->code_system);
+    params.push_back(view->code);
+    params.push_back(view->effective);
+    params.push_back(view->effective_us ? std::optional(Number(*view->effective_us))
+                                        : std::nullopt);
+    params.push_back(view->value_number ? std::optional(Number(*view->value_number))
+                                        : std::nullopt);
+    params.push_back(view->value_unit);
+    params.push_back(view->gender);
+    params.push_back(view->birth_date);
   }
 
   base::Result<bool> ApplyTombstone(const Page& page, const Tombstone& tombstone) {
@@ -741,17 +705,15 @@ class PostgresReplicaStore final : public ReplicaStore {
         "store a tombstone"));
     const std::int64_t version_number = WholeVersionNumber(tombstone.version_id);
     auto result = connection_.Query(
-        std::string(kUpsertResourcesHead) + "($1, $2, $3, $4, $5, '', $6, 1, '', '', $7, $8)" +
+        std::string(kUpsertResourcesHead) +
+            "($1, $2, $3, $4, $5, '', $6, 1, '', '', $7, $8, NULL, NULL, NULL, NULL, NULL, NULL, "
+            "NULL, NULL, NULL, NULL, NULL, NULL)" +
             kUpsertResourcesTail + " RETURNING id",
         {page.site, tombstone.resource_type, tombstone.id, tombstone.version_id,
          Number(version_number), Number(deleted_at), Number(page.fetched_at), page.correlation_id},
         "apply a tombstone");
     if (!result) return std::unexpected(result.error());
-    if (result->rows() == 0) return false;
-    STORE_TRY(connection_.Query(
-        "DELETE FROM clinical_views WHERE site = $1 AND resource_type = $2 AND id = $3",
-        {page.site, tombstone.resource_type, tombstone.id}, "remove a clinical view"));
-    return true;
+    return result->rows() != 0;
   }
 
   base::Status UpsertCheckpoint(const Checkpoint& checkpoint) {
@@ -808,13 +770,21 @@ class PostgresReplicaStore final : public ReplicaStore {
   static constexpr const char* kUpsertResourcesHead =
       "INSERT INTO resources (site, resource_type, id, version_id, version_number, "
       "last_updated, last_updated_us, deleted, content_hash, raw, fetched_at_us, "
-      "correlation_id) VALUES ";
+      "correlation_id, patient_reference, encounter_reference, status, category, code_system, "
+      "code, effective, effective_us, value_number, value_unit, gender, birth_date) VALUES ";
+  static constexpr std::size_t kResourceColumns = 24;
   static constexpr const char* kUpsertResourcesTail =
       " ON CONFLICT (site, resource_type, id) DO UPDATE SET "
       "version_id = excluded.version_id, version_number = excluded.version_number, "
       "last_updated = excluded.last_updated, last_updated_us = excluded.last_updated_us, "
       "deleted = excluded.deleted, content_hash = excluded.content_hash, raw = excluded.raw, "
-      "fetched_at_us = excluded.fetched_at_us, correlation_id = excluded.correlation_id "
+      "fetched_at_us = excluded.fetched_at_us, correlation_id = excluded.correlation_id, "
+      "patient_reference = excluded.patient_reference, "
+      "encounter_reference = excluded.encounter_reference, status = excluded.status, "
+      "category = excluded.category, code_system = excluded.code_system, code = excluded.code, "
+      "effective = excluded.effective, effective_us = excluded.effective_us, "
+      "value_number = excluded.value_number, value_unit = excluded.value_unit, "
+      "gender = excluded.gender, birth_date = excluded.birth_date "
       "WHERE (excluded.last_updated_us, excluded.version_number) > "
       "(resources.last_updated_us, resources.version_number) "
       "OR (excluded.last_updated_us = 0 AND excluded.version_number = 0 "

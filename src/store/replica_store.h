@@ -18,7 +18,9 @@
 //    differs (sites that send no versions are compared by content).
 //  - The original bytes are kept as received; the content hash is SHA-256 of those bytes (hex).
 //  - Normalisation never fails a write: a well-formed resource of the seven clinical types gets
-//    a row in clinical_views with whatever columns it has; a resource without a readable
+//    its normalised columns (beside its raw bytes, in the same row, so they follow the same
+//    newer-wins rule; the *_view SQL views show them per type) with whatever it has; a resource
+//    without a readable
 //    resourceType and id is kept raw in malformed_resources (once per site and content hash)
 //    and counted, never dropped.
 //  - Diagnostics never contain stored values (they name tables, not data).

@@ -25,6 +25,7 @@
 
 #include "store/postgres.h"
 #include "store/postgres_replica_store.h"
+#include "store/sqlite.h"
 #include "store/sqlite_replica_store.h"
 #include "store/store_support.h"
 
@@ -723,6 +724,37 @@ TEST(SqliteReplicaStoreTest, CreatesItsFileReadableByTheOwnerOnly) {
   struct stat info {};
   ASSERT_EQ(stat(backend.path().c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600u);
+  backend.TearDown();
+}
+
+TEST(SqliteReplicaStoreTest, PerTypeViewsShowTheNormalisedColumnsOfCurrentResources) {
+  SqliteBackend backend;
+  backend.SetUp();
+  {
+    auto store = backend.Open();
+    ASSERT_TRUE(store) << store.error().diagnostic;
+    const std::string observation =
+        Resource("Observation", "o1", "1", "2026-01-01T00:00:00Z",
+                 R"(,"code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},)"
+                 R"("valueQuantity":{"value":72.5,"unit":"/min"})");
+    const std::string condition = Resource("Condition", "c1", "1", "2026-01-01T00:00:00Z");
+    Page page = MakePage({observation, condition});
+    page.tombstones.push_back({"Condition", "c1", "2", 1'800'000'000'000'000});
+    ASSERT_TRUE((*store)->WritePage(page));
+  }
+  auto database = Database::Open(backend.path().string());
+  ASSERT_TRUE(database);
+  auto query = database->Prepare("SELECT code_system, code, value_number FROM observation_view");
+  ASSERT_TRUE(query);
+  ASSERT_TRUE(query->Step().value());
+  EXPECT_EQ(query->ColumnText(0), "http://loinc.org");
+  EXPECT_EQ(query->ColumnText(1), "8867-4");
+  EXPECT_EQ(query->ColumnDouble(2), 72.5);
+  EXPECT_FALSE(query->Step().value());
+  auto deleted = database->Prepare("SELECT count(*) FROM condition_view");
+  ASSERT_TRUE(deleted && deleted->Step().value());
+  EXPECT_EQ(deleted->ColumnInt64(0), 0);
+  KeptTexts().clear();
   backend.TearDown();
 }
 

@@ -37,11 +37,7 @@ CREATE TABLE resources (
   raw TEXT NOT NULL,
   fetched_at_us INTEGER NOT NULL,
   correlation_id TEXT NOT NULL,
-  PRIMARY KEY (site, resource_type, id));
-CREATE TABLE clinical_views (
-  site TEXT NOT NULL,
-  resource_type TEXT NOT NULL,
-  id TEXT NOT NULL,
+  -- Normalised columns of the clinical types (fhir::ClinicalView); NULL when absent.
   patient_reference TEXT,
   encounter_reference TEXT,
   status TEXT,
@@ -55,7 +51,6 @@ CREATE TABLE clinical_views (
   gender TEXT,
   birth_date TEXT,
   PRIMARY KEY (site, resource_type, id));
-CREATE INDEX clinical_views_by_patient ON clinical_views (site, patient_reference, resource_type);
 CREATE TABLE tombstones (
   site TEXT NOT NULL,
   resource_type TEXT NOT NULL,
@@ -119,27 +114,28 @@ constexpr int kLatestVersion = 1;
 // Statements, named so that the cache can key on them.
 constexpr const char* kUpsertResource = R"sql(
 INSERT INTO resources (site, resource_type, id, version_id, version_number, last_updated,
-                       last_updated_us, deleted, content_hash, raw, fetched_at_us, correlation_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                       last_updated_us, deleted, content_hash, raw, fetched_at_us, correlation_id,
+                       patient_reference, encounter_reference, status, category, code_system,
+                       code, effective, effective_us, value_number, value_unit, gender,
+                       birth_date)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+        ?20, ?21, ?22, ?23, ?24)
 ON CONFLICT (site, resource_type, id) DO UPDATE SET
   version_id = excluded.version_id, version_number = excluded.version_number,
   last_updated = excluded.last_updated, last_updated_us = excluded.last_updated_us,
   deleted = excluded.deleted, content_hash = excluded.content_hash, raw = excluded.raw,
-  fetched_at_us = excluded.fetched_at_us, correlation_id = excluded.correlation_id
+  fetched_at_us = excluded.fetched_at_us, correlation_id = excluded.correlation_id,
+  patient_reference = excluded.patient_reference,
+  encounter_reference = excluded.encounter_reference, status = excluded.status,
+  category = excluded.category, code_system = excluded.code_system, code = excluded.code,
+  effective = excluded.effective, effective_us = excluded.effective_us,
+  value_number = excluded.value_number, value_unit = excluded.value_unit,
+  gender = excluded.gender, birth_date = excluded.birth_date
 WHERE (excluded.last_updated_us, excluded.version_number) >
       (resources.last_updated_us, resources.version_number)
    OR (excluded.last_updated_us = 0 AND excluded.version_number = 0
        AND resources.last_updated_us = 0 AND resources.version_number = 0
        AND excluded.content_hash <> resources.content_hash))sql";
-
-constexpr const char* kUpsertClinicalView = R"sql(
-INSERT OR REPLACE INTO clinical_views (site, resource_type, id, patient_reference,
-  encounter_reference, status, category, code_system, code, effective, effective_us,
-  value_number, value_unit, gender, birth_date)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15))sql";
-
-constexpr const char* kDeleteClinicalView =
-    "DELETE FROM clinical_views WHERE site = ?1 AND resource_type = ?2 AND id = ?3";
 
 constexpr const char* kInsertMalformed = R"sql(
 INSERT OR IGNORE INTO malformed_resources (site, content_hash, problem, raw, fetched_at_us,
@@ -245,7 +241,8 @@ class SqliteReplicaStore final : public ReplicaStore {
                                    resource.summary.last_updated_us,
                                    false,
                                    resource.content_hash,
-                                   resource.raw};
+                                   resource.raw,
+                                   resource.summary.view ? &*resource.summary.view : nullptr};
       auto changed = UpsertResource(page, row);
       if (!changed) return std::unexpected(changed.error());
       if (!*changed) {
@@ -253,7 +250,6 @@ class SqliteReplicaStore final : public ReplicaStore {
         continue;
       }
       ++outcome.stored;
-      if (resource.summary.view) STORE_TRY(UpsertView(page.site, resource.summary));
     }
 
     for (const Tombstone& tombstone : page.tombstones) {
@@ -267,13 +263,11 @@ class SqliteReplicaStore final : public ReplicaStore {
                                    deleted_at,
                                    true,
                                    "",
-                                   ""};
+                                   "",
+                                   nullptr};
       auto changed = UpsertResource(page, row);
       if (!changed) return std::unexpected(changed.error());
-      if (*changed) {
-        ++outcome.tombstoned;
-        STORE_TRY(DeleteView(page.site, tombstone.resource_type, tombstone.id));
-      }
+      if (*changed) ++outcome.tombstoned;
     }
 
     // The checkpoint is written last: if it cannot be, nothing of the page is kept.
@@ -422,11 +416,12 @@ class SqliteReplicaStore final : public ReplicaStore {
   base::Result<std::optional<ClinicalRow>> GetClinicalRow(std::string_view site,
                                                           std::string_view resource_type,
                                                           std::string_view id) override {
+    if (!fhir::HasClinicalView(resource_type)) return std::optional<ClinicalRow>();
     std::lock_guard lock(mutex_);
     auto statement = Cached(
         "SELECT patient_reference, encounter_reference, status, category, code_system, code, "
         "effective, effective_us, value_number, value_unit, gender, birth_date "
-        "FROM clinical_views WHERE site = ?1 AND resource_type = ?2 AND id = ?3");
+        "FROM resources WHERE site = ?1 AND resource_type = ?2 AND id = ?3 AND deleted = 0");
     if (!statement) return std::unexpected(statement.error());
     StatementScope scope(**statement);
     STORE_TRY(BindKey(*scope, site, resource_type, id));
@@ -710,6 +705,7 @@ WHERE site = ?1
     bool deleted;
     std::string_view content_hash;
     std::string_view raw;
+    const fhir::ClinicalView* view;  // null for other types and tombstones
   };
 
   static std::unexpected<base::Error> NewerSchemaError(std::int64_t applied) {
@@ -763,37 +759,25 @@ WHERE site = ?1
     STORE_TRY(scope->BindText(10, row.raw));
     STORE_TRY(scope->BindInt64(11, page.fetched_at));
     STORE_TRY(scope->BindText(12, page.correlation_id));
+    if (row.view != nullptr) STORE_TRY(BindView(*scope, *row.view));
     STORE_TRY(scope->Run());
     return database_.ChangedRows() == 1;
   }
 
-  base::Status UpsertView(std::string_view site, const fhir::ResourceSummary& summary) {
-    auto statement = Cached(kUpsertClinicalView);
-    if (!statement) return std::unexpected(statement.error());
-    StatementScope scope(**statement);
-    const fhir::ClinicalView& view = *summary.view;
-    STORE_TRY(BindKey(*scope, site, summary.resource_type, summary.id));
-    STORE_TRY(BindOptionalText(*scope, 4, view.patient_reference));
-    STORE_TRY(BindOptionalText(*scope, 5, view.encounter_reference));
-    STORE_TRY(BindOptionalText(*scope, 6, view.status));
-    STORE_TRY(BindOptionalText(*scope, 7, view.category));
-    STORE_TRY(BindOptionalText(*scope, 8, view.code_system));
-    STORE_TRY(BindOptionalText(*scope, 9, view.code));
-    STORE_TRY(BindOptionalText(*scope, 10, view.effective));
-    STORE_TRY(view.effective_us ? scope->BindInt64(11, *view.effective_us) : scope->BindNull(11));
-    STORE_TRY(view.value_number ? scope->BindDouble(12, *view.value_number) : scope->BindNull(12));
-    STORE_TRY(BindOptionalText(*scope, 13, view.value_unit));
-    STORE_TRY(BindOptionalText(*scope, 14, view.gender));
-    STORE_TRY(BindOptionalText(*scope, 15, view.birth_date));
-    return scope->Run();
-  }
-
-  base::Status DeleteView(std::string_view site, std::string_view type, std::string_view id) {
-    auto statement = Cached(kDeleteClinicalView);
-    if (!statement) return std::unexpected(statement.error());
-    StatementScope scope(**statement);
-    STORE_TRY(BindKey(*scope, site, type, id));
-    return scope->Run();
+  // Binds the normalised columns, ?13 to ?24; left unbound they are NULL.
+  static base::Status BindView(Statement& statement, const fhir::ClinicalView& view) {
+    STORE_TRY(BindOptionalText(statement, 13, view.patient_reference));
+    STORE_TRY(BindOptionalText(statement, 14, view.encounter_reference));
+    STORE_TRY(BindOptionalText(statement, 15, view.status));
+    STORE_TRY(BindOptionalText(statement, 16, view.category));
+    STORE_TRY(BindOptionalText(statement, 17, view.code_system));
+    STORE_TRY(BindOptionalText(statement, 18, view.code));
+    STORE_TRY(BindOptionalText(statement, 19, view.effective));
+    if (view.effective_us) STORE_TRY(statement.BindInt64(20, *view.effective_us));
+    if (view.value_number) STORE_TRY(statement.BindDouble(21, *view.value_number));
+    STORE_TRY(BindOptionalText(statement, 22, view.value_unit));
+    STORE_TRY(BindOptionalText(statement, 23, view.gender));
+    return BindOptionalText(statement, 24, view.birth_date);
   }
 
   base::Status InsertMalformed(const Page& page, const PreparedResource& resource) {
@@ -902,6 +886,10 @@ base::Result<std::unique_ptr<ReplicaStore>> OpenSqliteReplicaStore(const std::st
   STORE_TRY(CreatePrivateFile(path));
   auto database = Database::Open(path);
   if (!database) return std::unexpected(database.error());
+  // A page's upserts touch index pages all over the file (ids are random); a cache that holds
+  // them saves re-reading them for every page, and rarer WAL checkpoints write each hot page
+  // once per checkpoint instead of once every few pages. 32 MB of cache, 64 MB of WAL at most.
+  STORE_TRY(database->Execute("PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 16384"));
   auto store = std::make_unique<SqliteReplicaStore>(std::move(*database));
   auto migrated = store->Migrate();
   if (!migrated) return std::unexpected(migrated.error());

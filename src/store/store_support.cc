@@ -132,31 +132,31 @@ namespace fhirbridge::store {
 const char* const kClinicalViewsSql = R"sql(
 CREATE VIEW patient_view AS
   SELECT site, id, gender, birth_date, status AS active_status
-  FROM clinical_views WHERE resource_type = 'Patient';
+  FROM resources WHERE resource_type = 'Patient' AND deleted = 0;
 CREATE VIEW encounter_view AS
   SELECT site, id, patient_reference, status, category AS class_code, code_system, code,
          effective AS period_start, effective_us AS period_start_us
-  FROM clinical_views WHERE resource_type = 'Encounter';
+  FROM resources WHERE resource_type = 'Encounter' AND deleted = 0;
 CREATE VIEW observation_view AS
   SELECT site, id, patient_reference, encounter_reference, status, category, code_system, code,
          effective, effective_us, value_number, value_unit
-  FROM clinical_views WHERE resource_type = 'Observation';
+  FROM resources WHERE resource_type = 'Observation' AND deleted = 0;
 CREATE VIEW condition_view AS
   SELECT site, id, patient_reference, encounter_reference, status AS clinical_status, category,
          code_system, code, effective AS onset, effective_us AS onset_us
-  FROM clinical_views WHERE resource_type = 'Condition';
+  FROM resources WHERE resource_type = 'Condition' AND deleted = 0;
 CREATE VIEW allergy_intolerance_view AS
   SELECT site, id, patient_reference, encounter_reference, status AS clinical_status, category,
          code_system, code, effective AS onset, effective_us AS onset_us
-  FROM clinical_views WHERE resource_type = 'AllergyIntolerance';
+  FROM resources WHERE resource_type = 'AllergyIntolerance' AND deleted = 0;
 CREATE VIEW medication_request_view AS
   SELECT site, id, patient_reference, encounter_reference, status, category AS intent,
          code_system, code, effective AS authored_on, effective_us AS authored_on_us
-  FROM clinical_views WHERE resource_type = 'MedicationRequest';
+  FROM resources WHERE resource_type = 'MedicationRequest' AND deleted = 0;
 CREATE VIEW medication_statement_view AS
   SELECT site, id, patient_reference, encounter_reference, status, category, code_system, code,
          effective, effective_us
-  FROM clinical_views WHERE resource_type = 'MedicationStatement';
+  FROM resources WHERE resource_type = 'MedicationStatement' AND deleted = 0;
 )sql";
 
 }  // namespace fhirbridge::store

@@ -59,7 +59,8 @@ base::Error CheckpointStateError();
 
 namespace fhirbridge::store {
 
-// Per-type views over clinical_views, the same SQL in both dialects.
+// Per-type views over the normalised columns of current resources, the same SQL in both
+// dialects.
 extern const char* const kClinicalViewsSql;
 
 }  // namespace fhirbridge::store
