@@ -157,9 +157,9 @@ constexpr std::array kCatalogue = {
                   "The request still failed after every retry the policy allows."}},
     CatalogueRow{ErrorCode::kRemoteRejected,
                  {"remote-rejected", 502, "processing", "The site answered with an error."}},
-    CatalogueRow{ErrorCode::kMalformedResponse,
-                 {"malformed-response", 502, "structure",
-                  "The site's response cannot be used as it is."}},
+    CatalogueRow{
+        ErrorCode::kMalformedResponse,
+        {"malformed-response", 502, "structure", "The site's response cannot be used as it is."}},
     CatalogueRow{ErrorCode::kLeaseLost,
                  {"lease-lost", 409, "conflict",
                   "The work item's lease expired and another worker may hold it."}},
