@@ -8,7 +8,7 @@
 #        scripts/postgres.sh stop    stops it and deletes its files
 #
 # The cluster lives in FHIRBRIDGE_POSTGRES_DIR (default /tmp/fhirbridge-postgres-<hash of this
-# checkout>), listens on a Unix socket in that directory only (no TCP port, so clusters of several
+# checkout>; ctest's postgres fixture passes its own), listens on a Unix socket in that directory only (no TCP port, so clusters of several
 # checkouts never collide) and trusts the local user `fhirbridge`. It runs with fsync off: it
 # holds test data only. PostgreSQL refuses to run as root, so under root (as in CI) the server
 # runs as the unprivileged `postgres` system user, which owns the directory.

@@ -17,8 +17,11 @@ cmake --preset debug >/dev/null
 cmake --build --preset debug
 
 echo "== tests"
-# A throwaway PostgreSQL cluster for the PostgreSQL store's tests (ctest's postgres fixture
-# would start the same one; starting it here first makes a failure to start it plain).
+# A throwaway PostgreSQL cluster for the PostgreSQL store's tests, in the directory ctest's
+# postgres fixture uses for this build (so the fixture finds it running); starting it here first
+# makes a failure to start it plain.
+FHIRBRIDGE_POSTGRES_DIR="/tmp/fhirbridge-postgres-$(printf '%s' "$PWD/build/debug" | md5sum | cut -c1-12)"
+export FHIRBRIDGE_POSTGRES_DIR
 eval "$(./scripts/postgres.sh start)"
 trap './scripts/postgres.sh stop' EXIT
 ctest --preset debug --parallel "$(nproc)"
