@@ -3,8 +3,10 @@
 # realistic profile, 100 resources a page, one type a page), then, in one process per backend,
 # measures a plain simdjson parse of the same bytes (the baseline) and parse + normalise + store
 # (one transaction per page with its checkpoint) into SQLite and into PostgreSQL. Prints
-# resources/s, the ratio to the baseline, and peak resident memory, with the targets:
-#   SQLite ingest >= 100,000 resources/s on one core; peak RSS < 200 MB for a million resources.
+# resources/s in wall time and per CPU-second of the ingesting thread, the ratio to the
+# baseline, and peak resident memory, with the targets:
+#   SQLite ingest >= 100,000 resources/s on one core (per CPU-second, so that other load on a
+#   shared machine does not count); peak RSS < 200 MB for a million resources.
 #
 # Usage: bench/ingest_bench.sh            (from anywhere; builds the release binaries if needed)
 #
@@ -74,16 +76,23 @@ echo
 
 field() { grep -oE "(^| )$1=[^ ]+" <<<"$2" | cut -d= -f2; }
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+# One line per backend: wall-clock rates (what this machine delivered, other load included), then
+# rates per CPU-second of the ingesting thread (what one core does; SQLite runs in that thread,
+# a PostgreSQL server in its own processes, so that figure leaves the server out).
 report() {
   local line="$1"
-  local parse ingest rss
-  parse="$(field parse_resources_per_second "$line")"
-  ingest="$(field ingest_resources_per_second "$line")"
-  rss="$(field peak_rss_kb "$line")"
-  printf '%-11s %10s resources  parse %10s/s  ingest %10s/s  ingest/parse %6s  peak RSS %6s MB\n' \
-    "$(field backend "$line")" "$(field resources "$line")" "$parse" "$ingest" \
-    "$(awk -v a="$ingest" -v b="$parse" 'BEGIN { printf "%.3f", a / b }')" \
-    "$(awk -v k="$rss" 'BEGIN { printf "%.0f", k / 1024 }')"
+  echo "$line"
+  printf '  %-10s wall: parse %9s/s  ingest %8s/s  ingest/parse %s\n' "$(field backend "$line")" \
+    "$(field parse_resources_per_second "$line")" "$(field ingest_resources_per_second "$line")" \
+    "$(ratio "$(field ingest_resources_per_second "$line")" "$(field parse_resources_per_second "$line")")"
+  printf '  %-10s cpu:  parse %9s/s  ingest %8s/s  ingest/parse %s   peak RSS %s MB\n' "" \
+    "$(field parse_resources_per_cpu_second "$line")" \
+    "$(field ingest_resources_per_cpu_second "$line")" \
+    "$(ratio "$(field ingest_resources_per_cpu_second "$line")" \
+      "$(field parse_resources_per_cpu_second "$line")")" \
+    "$(awk -v k="$(field peak_rss_kb "$line")" 'BEGIN { printf "%.0f", k / 1024 }')"
 }
 
 sqlite_line="$("$binary" ingest "$work_dir/pages.ndjson" "sqlite:$work_dir/replica.db")" ||
@@ -100,10 +109,10 @@ fi
 
 echo
 echo "Load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"
-rate="$(field ingest_resources_per_second "$sqlite_line")"
+rate="$(field ingest_resources_per_cpu_second "$sqlite_line")"
 verdict=FAIL
 ((rate >= kTargetResourcesPerSecond)) && verdict=PASS
-echo "target sqlite ingest: >= $kTargetResourcesPerSecond resources/s: $rate $verdict"
+echo "target sqlite ingest on one core: >= $kTargetResourcesPerSecond resources/s: $rate $verdict"
 resources="$(field resources "$sqlite_line")"
 rss="$(field peak_rss_kb "$sqlite_line")"
 verdict=FAIL

@@ -36,7 +36,11 @@ CREATE TABLE resources (
   raw TEXT NOT NULL,
   fetched_at_us BIGINT NOT NULL,
   correlation_id TEXT NOT NULL,
-  -- Normalised columns of the clinical types (fhir::ClinicalView); NULL when absent.
+  -- Normalised columns of the clinical types (fhir::ClinicalView); NULL when absent. They sit
+  -- in the resource's own row so that a page writes one row and one index entry per resource.
+  -- Limitation: no index on patient_reference yet; a query by patient scans the site's rows.
+  -- Such an index costs a write to a random index page per resource on every page commit, so
+  -- it waits for a reader that needs it (a later migration adds it).
   patient_reference TEXT,
   encounter_reference TEXT,
   status TEXT,
