@@ -7,7 +7,7 @@ readonly packages=(
   build-essential cmake ninja-build ccache pkg-config git
   clang-format clang-tidy
   libboost-dev libsimdjson-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
-  libsqlite3-dev libcurl4-openssl-dev libssl-dev libpq-dev
+  libsqlite3-dev libcurl4-openssl-dev libssl-dev libpq-dev postgresql
   libgtest-dev libgmock-dev libbenchmark-dev libxml2-dev
   wrk nodejs curl
 )

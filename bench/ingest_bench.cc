@@ -1,0 +1,260 @@
+// Ingest benchmark of the local store, for bench/ingest_bench.sh.
+//
+//   fhirbridge_ingest_bench record PAGES_FILE PATIENTS [PER_PAGE]
+//     Generates PATIENTS synthetic patients (src/synth, realistic defect profile) and records
+//     them as searchset Bundle pages of PER_PAGE (default 100) resources of one type each, one
+//     page per line, as a site would send them: every resource gets meta.versionId and
+//     meta.lastUpdated. Prints the number of pages and resources.
+//
+//   fhirbridge_ingest_bench ingest PAGES_FILE STORE [SCHEMA]
+//     Reads the recorded pages one at a time and measures, in the same process:
+//       baseline: a plain simdjson parse of each page's bytes (DOM, every byte looked at);
+//       ingest:   split the page into its resources, summarise and normalise each, and write the
+//                 page (resources, clinical views, a checkpoint) into STORE in one transaction.
+//     STORE is sqlite:PATH or a PostgreSQL DSN (SCHEMA: the schema to use, created if missing).
+//     File reading is outside both timings. Each is measured in wall time and in the thread's
+//     CPU time (user and system; SQLite runs in this thread, a PostgreSQL server does not).
+//     Prints one line of key=value figures, including the process's peak resident memory from
+//     getrusage.
+
+#include <simdjson.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "fhir/resource_summary.h"
+#include "store/replica_store.h"
+#include "synth/defects.h"
+#include "synth/generator.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// CPU time of the calling thread (user and system): what one core spent, whatever else the
+// machine was doing meanwhile.
+std::chrono::nanoseconds ThreadCpuTime() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
+
+int Usage() {
+  std::cerr << "usage: fhirbridge_ingest_bench record PAGES_FILE PATIENTS [PER_PAGE]\n"
+               "       fhirbridge_ingest_bench ingest PAGES_FILE STORE [SCHEMA]\n";
+  return 2;
+}
+
+// Collects generated NDJSON lines per resource type and writes a Bundle page per PER_PAGE.
+class PageRecorder final : public fhirbridge::synth::SynthOutput {
+ public:
+  PageRecorder(std::ofstream& out, std::size_t per_page) : out_(out), per_page_(per_page) {}
+
+  fhirbridge::base::Status Append(std::string_view name, std::string_view lines) override {
+    if (name == "manifest" || name == "Bundle") return {};
+    std::size_t start = 0;
+    while (start < lines.size()) {
+      std::size_t end = lines.find('\n', start);
+      if (end == std::string_view::npos) end = lines.size();
+      if (end > start) Add(std::string(name), lines.substr(start, end - start));
+      start = end + 1;
+    }
+    return {};
+  }
+
+  void Finish() {
+    for (auto& [type, page] : pages_) {
+      if (page.count > 0) Flush(page);
+    }
+  }
+
+  std::uint64_t pages() const { return pages_written_; }
+  std::uint64_t resources() const { return resources_; }
+
+ private:
+  struct OpenPage {
+    std::string text;
+    std::size_t count = 0;
+  };
+
+  void Add(const std::string& type, std::string_view resource) {
+    OpenPage& page = pages_[type];
+    page.text += page.count == 0 ? R"({"resourceType":"Bundle","type":"searchset","entry":[)" : ",";
+    page.text += R"({"fullUrl":"https://fhir.example.org/R4/)";
+    page.text += type;
+    page.text += R"(","resource":)";
+    // As a server sends it: meta first, then the resource's own elements.
+    const auto instant = fhirbridge::base::FormatInstant(
+        fhirbridge::base::SystemTime(std::chrono::milliseconds(1'767'225'600'000 + resources_)));
+    page.text += R"({"meta":{"versionId":"1","lastUpdated":")" + instant + "\"},";
+    page.text += resource.substr(1);
+    page.text += R"(,"search":{"mode":"match"}})";
+    ++resources_;
+    if (++page.count == per_page_) Flush(page);
+  }
+
+  void Flush(OpenPage& page) {
+    page.text += "]}\n";
+    out_ << page.text;
+    page.text.clear();
+    page.count = 0;
+    ++pages_written_;
+  }
+
+  std::ofstream& out_;
+  std::size_t per_page_;
+  std::map<std::string, OpenPage> pages_;
+  std::uint64_t pages_written_ = 0;
+  std::uint64_t resources_ = 0;
+};
+
+int Record(const std::string& path, std::uint64_t patients, std::size_t per_page) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) {
+    std::cerr << "cannot write " << path << "\n";
+    return 1;
+  }
+  fhirbridge::synth::SynthOptions options;
+  options.patients = patients;
+  options.seed = 1;
+  options.rates =
+      fhirbridge::synth::DefectRates::ForProfile(fhirbridge::synth::Profile::kRealistic);
+  PageRecorder recorder(out, per_page);
+  auto summary = fhirbridge::synth::Generate(options, recorder);
+  if (!summary) {
+    std::cerr << "generation failed: " << summary.error().diagnostic << "\n";
+    return 1;
+  }
+  recorder.Finish();
+  out.close();
+  if (!out) {
+    std::cerr << "cannot write " << path << "\n";
+    return 1;
+  }
+  std::cout << "pages=" << recorder.pages() << " resources=" << recorder.resources() << "\n";
+  return 0;
+}
+
+long PeakRssKilobytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+int Ingest(const std::string& path, const std::string& location, const std::string& schema) {
+  auto store = fhirbridge::store::OpenReplicaStore({location, schema});
+  if (!store) {
+    std::cerr << "cannot open the store: " << store.error().diagnostic << "\n";
+    return 1;
+  }
+
+  // Pass 1: the baseline, a plain parse of the same bytes.
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::cerr << "cannot read " << path << "\n";
+    return 1;
+  }
+  simdjson::dom::parser parser;
+  std::string line;
+  Clock::duration parse_time{};
+  std::chrono::nanoseconds parse_cpu{};
+  std::uint64_t bytes = 0;
+  std::uint64_t parsed_entries = 0;
+  while (std::getline(in, line)) {
+    line.reserve(line.size() + simdjson::SIMDJSON_PADDING);
+    const auto start = Clock::now();
+    const auto start_cpu = ThreadCpuTime();
+    simdjson::dom::element page;
+    if (parser.parse(line.data(), line.size(), false).get(page) != simdjson::SUCCESS) {
+      std::cerr << "a recorded page is not JSON\n";
+      return 1;
+    }
+    simdjson::dom::array entries;
+    if (page["entry"].get_array().get(entries) == simdjson::SUCCESS) {
+      parsed_entries += entries.size();
+    }
+    parse_time += Clock::now() - start;
+    parse_cpu += ThreadCpuTime() - start_cpu;
+    bytes += line.size();
+  }
+
+  // Pass 2: parse, normalise, store; one transaction per page with its checkpoint.
+  in.clear();
+  in.seekg(0);
+  fhirbridge::fhir::BundlePageReader reader;
+  Clock::duration ingest_time{};
+  std::chrono::nanoseconds ingest_cpu{};
+  std::uint64_t pages = 0;
+  std::uint64_t stored = 0;
+  std::uint64_t malformed = 0;
+  while (std::getline(in, line)) {
+    const auto start = Clock::now();
+    const auto start_cpu = ThreadCpuTime();
+    auto split = reader.Read(line);
+    if (!split) {
+      std::cerr << "a recorded page is not a Bundle: " << split.error().diagnostic << "\n";
+      return 1;
+    }
+    fhirbridge::store::Page page;
+    page.site = "bench-site";
+    page.correlation_id = "bench-" + std::to_string(pages);
+    page.fetched_at = fhirbridge::store::Micros{1'767'225'600'000'000};
+    page.resources = std::move(split->resources);
+    page.checkpoint = fhirbridge::store::Checkpoint{
+        {"bench-site", "all", ""}, "{\"page\":" + std::to_string(pages) + "}", 0, {}};
+    auto outcome = (*store)->WritePage(page);
+    if (!outcome) {
+      std::cerr << "writing a page failed: " << outcome.error().diagnostic << "\n";
+      return 1;
+    }
+    ingest_time += Clock::now() - start;
+    ingest_cpu += ThreadCpuTime() - start_cpu;
+    stored += static_cast<std::uint64_t>(outcome->stored);
+    malformed += static_cast<std::uint64_t>(outcome->malformed);
+    ++pages;
+  }
+
+  const double parse_seconds = std::chrono::duration<double>(parse_time).count();
+  const double parse_cpu_seconds = std::chrono::duration<double>(parse_cpu).count();
+  const double ingest_seconds = std::chrono::duration<double>(ingest_time).count();
+  const double ingest_cpu_seconds = std::chrono::duration<double>(ingest_cpu).count();
+  const auto resources = static_cast<double>(parsed_entries);
+  std::printf(
+      "backend=%s pages=%llu resources=%llu stored=%llu malformed=%llu bytes=%llu "
+      "parse_seconds=%.3f parse_cpu_seconds=%.3f parse_resources_per_second=%.0f "
+      "parse_resources_per_cpu_second=%.0f parse_mb_per_second=%.1f "
+      "ingest_seconds=%.3f ingest_cpu_seconds=%.3f ingest_resources_per_second=%.0f "
+      "ingest_resources_per_cpu_second=%.0f peak_rss_kb=%ld\n",
+      std::string((*store)->backend()).c_str(), static_cast<unsigned long long>(pages),
+      static_cast<unsigned long long>(parsed_entries), static_cast<unsigned long long>(stored),
+      static_cast<unsigned long long>(malformed), static_cast<unsigned long long>(bytes),
+      parse_seconds, parse_cpu_seconds, resources / parse_seconds, resources / parse_cpu_seconds,
+      static_cast<double>(bytes) / 1e6 / parse_seconds, ingest_seconds, ingest_cpu_seconds,
+      resources / ingest_seconds, resources / ingest_cpu_seconds, PeakRssKilobytes());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() >= 3 && args[0] == "record") {
+    const auto patients = std::stoull(args[2]);
+    const std::size_t per_page = args.size() >= 4 ? std::stoul(args[3]) : 100;
+    if (patients == 0 || per_page == 0) return Usage();
+    return Record(args[1], patients, per_page);
+  }
+  if (args.size() >= 3 && args[0] == "ingest") {
+    return Ingest(args[1], args[2], args.size() >= 4 ? args[3] : "");
+  }
+  return Usage();
+}

@@ -1,0 +1,19 @@
+#pragma once
+
+// The embedded ReplicaStore: one SQLite file in write-ahead-log mode, created 0600 (it holds
+// patient data), prepared statements kept and reused. Several processes may open the same file;
+// SQLite serialises their writes.
+
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+#include "store/replica_store.h"
+
+namespace fhirbridge::store {
+
+// Opens (creating with mode 0600 when missing) and migrates the store at `path`. ":memory:"
+// opens a private in-memory store.
+base::Result<std::unique_ptr<ReplicaStore>> OpenSqliteReplicaStore(const std::string& path);
+
+}  // namespace fhirbridge::store
