@@ -12,11 +12,12 @@
 #include <thread>
 
 #include "http/client.h"
+#include "http_page_source.h"
 #include "sandbox_test_server.h"
+#include "store/replica_store.h"
 #include "store/sqlite.h"
 #include "sync/engine.h"
-#include "sync/http_page_source.h"
-#include "sync/sqlite_sync_sink.h"
+#include "sync/store_sync_sink.h"
 #include "sync_test_support.h"
 
 namespace fhirbridge::testing {
@@ -63,7 +64,7 @@ class SyncEngineTest : public ::testing::Test {
   void FreshStore() {
     sink_.reset();
     store_ = std::make_unique<TempStore>();
-    auto sink = sync::SqliteSyncSink::Open(store_->path(), "open-lab");
+    auto sink = sync::StoreSyncSink::Open({store_->path(), {}}, "open-lab");
     ASSERT_TRUE(sink) << sink.error().ToString();
     sink_ = std::move(*sink);
   }
@@ -146,7 +147,7 @@ class SyncEngineTest : public ::testing::Test {
   SandboxTestServer sandbox_;
   std::string base_;
   std::unique_ptr<TempStore> store_;
-  std::unique_ptr<sync::SqliteSyncSink> sink_;
+  std::unique_ptr<sync::StoreSyncSink> sink_;
   NoProgress progress_;
 };
 
@@ -292,14 +293,10 @@ class CorruptingSource : public sync::PageSource {
   std::string corrupted_url_;
 };
 
-std::string CheckpointOf(const std::string& path, const std::string& type) {
-  auto database = store::Database::Open(path);
-  EXPECT_TRUE(database);
-  auto statement = database->Prepare(
-      "SELECT value FROM sync_checkpoints WHERE resource_type = ?1 AND context = ''");
-  EXPECT_TRUE(statement->BindText(1, type));
-  auto row = statement->Step();
-  return row && *row ? statement->ColumnText(0) : "";
+std::string CheckpointOf(store::ReplicaStore& store, const std::string& type) {
+  auto checkpoint = store.GetCheckpoint({"open-lab", type, ""});
+  EXPECT_TRUE(checkpoint) << checkpoint.error().ToString();
+  return checkpoint && *checkpoint ? (*checkpoint)->state : "";
 }
 
 TEST_F(SyncEngineTest, MalformedPagesAreQuarantinedWithoutMovingTheCheckpoint) {
@@ -334,22 +331,25 @@ TEST_F(SyncEngineTest, MalformedPagesAreQuarantinedWithoutMovingTheCheckpoint) {
     std::size_t observations = 0;
     for (const auto& [key, version] : stored) observations += key.first == "Observation";
     EXPECT_EQ(observations, 50u);
-    const auto checkpoint = nlohmann::json::parse(CheckpointOf(store_->path(), "Observation"));
+    const auto checkpoint = nlohmann::json::parse(CheckpointOf(sink_->store(), "Observation"));
     EXPECT_EQ(checkpoint["initial"]["next"], source.corrupted_url());
-    auto database = store::Database::Open(store_->path());
-
-    auto quarantine = database->Prepare(
-        "SELECT site, resource_type, request_id, position, body FROM sync_quarantine");
-    ASSERT_TRUE(quarantine->Step().value_or(false));
-    EXPECT_EQ(quarantine->ColumnText(0), "open-lab");
-    EXPECT_EQ(quarantine->ColumnText(1), "Observation");
-    EXPECT_FALSE(quarantine->ColumnText(2).empty());
-    EXPECT_NE(quarantine->ColumnText(3).find("page=4"), std::string::npos);
-    EXPECT_EQ(quarantine->ColumnText(4), body);
-    auto runs =
-        database->Prepare("SELECT outcome FROM sync_runs WHERE resource_type = 'Observation'");
-    ASSERT_TRUE(runs->Step().value_or(false));
-    EXPECT_EQ(runs->ColumnText(0), "failed");
+    auto quarantined = sink_->store().ListQuarantinedPages("open-lab");
+    ASSERT_TRUE(quarantined) << quarantined.error().ToString();
+    ASSERT_EQ(quarantined->size(), 1u);
+    const store::QuarantinedPage& page = quarantined->front();
+    EXPECT_EQ(page.site, "open-lab");
+    EXPECT_EQ(page.resource_type, "Observation");
+    EXPECT_FALSE(page.correlation_id.empty());
+    EXPECT_NE(page.position.find("page=4"), std::string::npos);
+    EXPECT_EQ(page.body, body);
+    // One run per type; the Observation one failed.
+    int failed_runs = 0;
+    for (std::int64_t id = 1; id <= 3; ++id) {
+      auto run = sink_->store().GetSyncRun(id);
+      ASSERT_TRUE(run && *run) << "run " << id;
+      failed_runs += (*run)->status == store::SyncRunStatus::kFailed;
+    }
+    EXPECT_EQ(failed_runs, 1);
 
     // The next run, with a healthy site, resumes and catches up.
     ExpectSucceeded(RunSync(plan));
@@ -415,7 +415,8 @@ TEST_F(SyncEngineTest, PerPatientRefreshOnAnEpicLikeTenantWithoutVersions) {
   for (const auto& entry : plan) {
     EXPECT_EQ(entry.strategy, Strategy::kPerPatientRefresh) << entry.type << entry.reason;
   }
-  auto sink = sync::SqliteSyncSink::Open(store_->path() + "-epic", "alpine-health");
+  auto sink =
+      sync::StoreSyncSink::Open({"sqlite:" + store_->path() + "-epic", {}}, "alpine-health");
   ASSERT_TRUE(sink);
   sync::SyncOptions options;
   options.site = "alpine-health";

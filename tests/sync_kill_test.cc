@@ -13,11 +13,11 @@
 #include <random>
 #include <thread>
 
+#include "http_page_source.h"
 #include "sandbox_test_server.h"
 #include "store/sqlite.h"
 #include "sync/engine.h"
-#include "sync/http_page_source.h"
-#include "sync/sqlite_sync_sink.h"
+#include "sync/store_sync_sink.h"
 #include "sync_test_support.h"
 
 namespace fhirbridge::testing {
@@ -35,7 +35,7 @@ class NoProgress : public sync::ProgressObserver {
 // Runs the plan into `path` to the end; returns whether every type succeeded.
 bool SyncInto(const std::string& path, const std::string& base,
               const std::vector<sync::TypePlan>& plan) {
-  auto sink = sync::SqliteSyncSink::Open(path, "open-lab");
+  auto sink = sync::StoreSyncSink::Open({path, {}}, "open-lab");
   if (!sink) return false;
   sync::HttpPageSource source;
   NoProgress progress;
@@ -98,7 +98,7 @@ TEST_P(SyncKillTest, KilledAtRandomPointsThenResumedEndsEqualToTheSandboxWithout
   EXPECT_GT(killed, kKills / 2);
 
   ASSERT_TRUE(SyncInto(path, base, plan));
-  auto sink = sync::SqliteSyncSink::Open(path, "open-lab");
+  auto sink = sync::StoreSyncSink::Open({path, {}}, "open-lab");
   ASSERT_TRUE(sink);
   auto rows = (*sink)->LiveRows();
   ASSERT_TRUE(rows);

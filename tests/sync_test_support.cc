@@ -13,7 +13,7 @@ namespace {
 using nlohmann::json;
 
 http::ClientResponse Send(const std::string& method, const std::string& url,
-                          const std::string& body = {}) {
+                          const std::string& body = {}, const std::string& token = {}) {
   http::Client client;
   http::ClientRequest request;
   request.method = method;
@@ -21,6 +21,7 @@ http::ClientResponse Send(const std::string& method, const std::string& url,
   request.body = body;
   request.headers = {{"Content-Type", "application/fhir+json"},
                      {"Accept", "application/fhir+json"}};
+  if (!token.empty()) request.headers.push_back({"Authorization", "Bearer " + token});
   auto response = client.Send(request);
   EXPECT_TRUE(response) << response.error().ToString();
   if (!response) return {};
@@ -28,11 +29,11 @@ http::ClientResponse Send(const std::string& method, const std::string& url,
 }
 
 // Every page of a search, as parsed Bundles.
-std::vector<json> SearchAll(const std::string& url) {
+std::vector<json> SearchAll(const std::string& url, const std::string& token = {}) {
   std::vector<json> pages;
   std::string next = url;
   while (!next.empty()) {
-    const http::ClientResponse response = Send("GET", next);
+    const http::ClientResponse response = Send("GET", next, {}, token);
     EXPECT_EQ(response.status, 200) << response.body.substr(0, 300);
     if (response.status != 200) break;
     pages.push_back(json::parse(response.body));
@@ -47,10 +48,10 @@ std::vector<json> SearchAll(const std::string& url) {
 }  // namespace
 
 std::map<std::pair<std::string, std::string>, std::int64_t> SandboxState(
-    const std::string& base, const std::vector<std::string>& types) {
+    const std::string& base, const std::vector<std::string>& types, const std::string& token) {
   std::map<std::pair<std::string, std::string>, std::int64_t> state;
   for (const std::string& type : types) {
-    for (const json& page : SearchAll(base + "/" + type + "?_count=1000")) {
+    for (const json& page : SearchAll(base + "/" + type + "?_count=1000", token)) {
       for (const json& entry : page.value("entry", json::array())) {
         const json& resource = entry["resource"];
         state[{type, resource["id"].get<std::string>()}] =

@@ -14,9 +14,10 @@
 namespace fhirbridge::testing {
 
 // (type, id) -> version of every current resource of `types` on the tenant at `base`, read by
-// paging searches. Fails the calling test on any HTTP problem.
+// paging searches (with `token` as the bearer token when not empty). Fails the calling test on
+// any HTTP problem.
 std::map<std::pair<std::string, std::string>, std::int64_t> SandboxState(
-    const std::string& base, const std::vector<std::string>& types);
+    const std::string& base, const std::vector<std::string>& types, const std::string& token = {});
 
 // Posts one transaction Bundle creating `patients` patients, each with `observations_each`
 // vital-sign Observations and one Condition. Returns the new patient ids.

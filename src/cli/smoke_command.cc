@@ -4,17 +4,17 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "auth/capabilities.h"
 #include "auth/token_source.h"
 #include "base/clock.h"
 #include "cli/exit_codes.h"
-#include "auth/capabilities.h"
 #include "observe/log.h"
 #include "sites/site_connection.h"
 #include "verify/journey.h"
@@ -244,9 +244,10 @@ void AddSmokeCommand(CLI::App& app, std::function<int()>& run) {
   command->add_option("--site", options->site,
                       "With --fhir-base: the site's name in reports (default: the base URL's "
                       "host and port)");
-  command->add_option("--token", options->token,
-                      "With --fhir-base: bearer token to send (default: the FHIRBRIDGE_TOKEN environment variable, "
-                      "which is safer; without either, requests carry no token)");
+  command->add_option(
+      "--token", options->token,
+      "With --fhir-base: bearer token to send (default: the FHIRBRIDGE_TOKEN environment variable, "
+      "which is safer; without either, requests carry no token)");
   command->add_option("--out", options->out, "Directory for the reports (created if missing)")
       ->required();
   command->add_option("--format", options->formats,

@@ -8,19 +8,19 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/exit_codes.h"
 #include "observe/log.h"
-#include "sync/engine.h"
 #include "sites/site_connection.h"
+#include "sync/engine.h"
 #include "sync/plan.h"
 #include "sync/site_page_source.h"
 #include "sync/site_sync.h"
-#include "sync/sqlite_sync_sink.h"
+#include "sync/store_sync_sink.h"
 
 namespace fhirbridge::cli {
 namespace {
@@ -95,7 +95,7 @@ nlohmann::json ReportJson(const std::vector<sync::TypePlan>& plan, const sync::S
 // every type succeeded.
 bool RunPlan(const SyncCommandOptions& command, sync::PageSource& source,
              const std::vector<sync::TypePlan>& plan, sync::SyncOptions options) {
-  auto sink = sync::SqliteSyncSink::Open(command.store, options.site);
+  auto sink = sync::StoreSyncSink::Open({command.store, {}}, options.site);
   if (!sink) {
     std::cerr << "fhirbridge sync: " << sink.error().ToString() << "\n";
     return false;
@@ -163,9 +163,9 @@ int RunSitesSync(const SyncCommandOptions& command, std::optional<sync::Strategy
     }
     auto inputs = sync::SitePlanInputs(connection);
     if (!inputs) {
-      return Fail(name + ": " + inputs.error().ToString(),
-                  inputs.error().code == base::ErrorCode::kConfigInvalid ? kExitConfig
-                                                                         : kExitFailure);
+      return Fail(
+          name + ": " + inputs.error().ToString(),
+          inputs.error().code == base::ErrorCode::kConfigInvalid ? kExitConfig : kExitFailure);
     }
     if (!command.types.empty()) {
       inputs->types = command.types;
@@ -265,7 +265,8 @@ void AddSyncCommand(CLI::App& app, std::function<int()>& run) {
   auto options = std::make_shared<SyncCommandOptions>();
   CLI::App* command = app.add_subcommand(
       "sync",
-      "Sync a FHIR R4 server into a local SQLite store, incrementally: per resource type the "
+      "Sync sites (or a FHIR R4 server) into the replica store, incrementally: per resource type "
+      "the "
       "best strategy its CapabilityStatement allows (_lastUpdated windows, _history _since, "
       "per-patient refresh), with checkpoints that survive a crash");
   command->add_option("SITE", options->site_names,
@@ -280,8 +281,11 @@ void AddSyncCommand(CLI::App& app, std::function<int()>& run) {
   command->add_option("--fhir-base", options->fhir_base,
                       "Instead of sites: an ad-hoc server's FHIR base URL (no token)");
   command->add_option("--store", options->store,
-                      "The SQLite file to sync into (created if missing)");
-  command->add_option("--site", options->site, "With --fhir-base: name recorded with checkpoints and runs")
+                      "The replica store to sync into: a SQLite file (PATH.db, PATH.sqlite or "
+                      "sqlite:PATH; created if missing) or a PostgreSQL DSN (postgresql://...)");
+  command
+      ->add_option("--site", options->site,
+                   "With --fhir-base: name recorded with checkpoints and runs")
       ->default_val("default");
   command
       ->add_option("--types", options->types,
@@ -292,8 +296,9 @@ void AddSyncCommand(CLI::App& app, std::function<int()>& run) {
       ->add_option("--patients", options->patients,
                    "With --fhir-base: patient ids for per-patient refresh, comma-separated")
       ->delimiter(',');
-  command->add_option("--patients-file", options->patients_file,
-                      "With --fhir-base: a file of patient ids for per-patient refresh, one a line");
+  command->add_option(
+      "--patients-file", options->patients_file,
+      "With --fhir-base: a file of patient ids for per-patient refresh, one a line");
   command->add_option("--strategy", options->strategy,
                       "Use this strategy wherever it is possible: lastupdated, history or "
                       "per-patient (default: the best per type)");

@@ -71,7 +71,8 @@ base::Status SiteConnection::MakeClient() {
       options_.metrics != nullptr ? *options_.metrics : observe::MetricsRegistry::Global();
   auto client = traffic::SiteClient::Create(PolicyFromSite(config_), tokens_, metrics);
   if (!client) {
-    if (client.error().code == base::ErrorCode::kInsecureTransport) return base::Fail(client.error());
+    if (client.error().code == base::ErrorCode::kInsecureTransport)
+      return base::Fail(client.error());
     return base::Fail(base::ErrorCode::kConfigInvalid,
                       "the site's [traffic] settings are not usable: " + client.error().diagnostic,
                       config_.name);
@@ -152,16 +153,18 @@ base::Result<const auth::CapabilityMatrix*> SiteConnection::LoadCapabilities() {
     return base::Fail(base::ErrorCode::kConfigInvalid,
                       "the capability matrix needs a site bundle's authorisation", config_.name);
   }
+  // Checked first, so that not even a token request reaches a site in maintenance.
+  if (auto open = CheckMaintenance(); !open) return base::Fail(open.error());
   if (auto token = site_tokens_->AccessToken(); !token) return base::Fail(token.error());
   traffic::SiteRequest request;
   request.target = "metadata";
   auto response = Send(request, MaintenanceMode::kRefuse);
   if (!response) return base::Fail(response.error());
   if (response->status() != 200) {
-    return base::Fail(base::ErrorCode::kCapabilityUnavailable,
-                      "the site answered " + std::to_string(response->status()) +
-                          " to GET metadata",
-                      config_.name);
+    return base::Fail(
+        base::ErrorCode::kCapabilityUnavailable,
+        "the site answered " + std::to_string(response->status()) + " to GET metadata",
+        config_.name);
   }
   auto statement = fhir::ParseJson(response->http.body);
   if (!statement) {
@@ -194,9 +197,9 @@ base::Result<OpenedSite> OpenSiteByName(const SiteLocation& location, std::strin
   SiteConnectionOptions options;
   options.discovery = opened.discovery.get();
   options.vault = opened.vault.get();
-  options.user = launch ? (location.user.empty() ? auth::DefaultVaultUser(environment)
-                                                 : location.user)
-                        : std::string(auth::kSystemUser);
+  options.user = launch
+                     ? (location.user.empty() ? auth::DefaultVaultUser(environment) : location.user)
+                     : std::string(auth::kSystemUser);
   options.environment = environment;
   options.metrics = metrics;
   auto connection = SiteConnection::Open(std::move(*site), std::move(options));

@@ -110,9 +110,22 @@ CREATE TABLE site_budgets (
   tokens DOUBLE PRECISION NOT NULL,
   updated_at_us BIGINT NOT NULL);
 )sql"},
+    {2, "quarantined pages", R"sql(
+CREATE TABLE quarantined_pages (
+  id BIGSERIAL PRIMARY KEY,
+  site TEXT NOT NULL,
+  resource_type TEXT NOT NULL,
+  correlation_id TEXT NOT NULL,
+  position TEXT NOT NULL,
+  url TEXT NOT NULL,
+  error TEXT NOT NULL,
+  body TEXT NOT NULL,
+  quarantined_at_us BIGINT NOT NULL);
+CREATE INDEX quarantined_pages_by_site ON quarantined_pages (site, id);
+)sql"},
 };
 
-constexpr int kLatestVersion = 1;
+constexpr int kLatestVersion = 2;
 
 // The server's clock in microseconds; every worker of a fleet reads the same clock.
 #define PG_NOW_US "(extract(epoch from clock_timestamp()) * 1000000)::bigint"
@@ -373,6 +386,34 @@ class PostgresReplicaStore final : public ReplicaStore {
                             result->Int64(row, 2)});
     }
     return tombstones;
+  }
+
+  base::Status QuarantinePage(const QuarantinedPage& page) override {
+    std::lock_guard lock(mutex_);
+    auto result = connection_.Query(
+        "INSERT INTO quarantined_pages (site, resource_type, correlation_id, position, url, "
+        "error, body, quarantined_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        {page.site, page.resource_type, page.correlation_id, page.position, page.url, page.error,
+         page.body, Number(page.quarantined_at != 0 ? page.quarantined_at : NowMicros())},
+        "quarantine a page");
+    if (!result) return std::unexpected(result.error());
+    return {};
+  }
+
+  base::Result<std::vector<QuarantinedPage>> ListQuarantinedPages(std::string_view site) override {
+    std::lock_guard lock(mutex_);
+    auto result = connection_.Query(
+        "SELECT site, resource_type, correlation_id, position, url, error, body, "
+        "quarantined_at_us FROM quarantined_pages WHERE site = $1 ORDER BY id",
+        {std::string(site)}, "list quarantined pages");
+    if (!result) return std::unexpected(result.error());
+    std::vector<QuarantinedPage> pages;
+    for (int row = 0; row < result->rows(); ++row) {
+      pages.push_back({result->Text(row, 0), result->Text(row, 1), result->Text(row, 2),
+                       result->Text(row, 3), result->Text(row, 4), result->Text(row, 5),
+                       result->Text(row, 6), result->Int64(row, 7)});
+    }
+    return pages;
   }
 
   base::Result<std::int64_t> CountMalformed(std::string_view site) override {

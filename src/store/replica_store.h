@@ -166,6 +166,19 @@ struct WorkLease {
   Micros expires_at = 0;
 };
 
+// A page sync refused as a whole (it did not read), kept for inspection with where it came from.
+// `url` and `body` may hold patient data: they are stored, never logged.
+struct QuarantinedPage {
+  std::string site;
+  std::string resource_type;
+  std::string correlation_id;  // of the request that fetched the page
+  std::string position;        // where in the run: strategy, checkpoint and page number
+  std::string url;
+  std::string error;  // PHI-free diagnostic
+  std::string body;   // as received
+  Micros quarantined_at = 0;
+};
+
 struct SchemaStatus {
   int version = 0;         // applied
   int latest_version = 0;  // known to this binary
@@ -204,6 +217,12 @@ class ReplicaStore {
   virtual base::Result<std::optional<ClinicalRow>> GetClinicalRow(std::string_view site,
                                                                   std::string_view resource_type,
                                                                   std::string_view id) = 0;
+
+  // Keeps a refused page (in quarantined_pages); nothing else changes.
+  virtual base::Status QuarantinePage(const QuarantinedPage& page) = 0;
+  // A site's quarantined pages, oldest first.
+  virtual base::Result<std::vector<QuarantinedPage>> ListQuarantinedPages(
+      std::string_view site) = 0;
 
   // Checkpoints outside a page (a strategy that finished without a page, or a reset).
   virtual base::Status PutCheckpoint(const Checkpoint& checkpoint) = 0;

@@ -111,9 +111,22 @@ CREATE TABLE site_budgets (
   tokens REAL NOT NULL,
   updated_at_us INTEGER NOT NULL);
 )sql"},
+    {2, "quarantined pages", R"sql(
+CREATE TABLE quarantined_pages (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  site TEXT NOT NULL,
+  resource_type TEXT NOT NULL,
+  correlation_id TEXT NOT NULL,
+  position TEXT NOT NULL,
+  url TEXT NOT NULL,
+  error TEXT NOT NULL,
+  body TEXT NOT NULL,
+  quarantined_at_us INTEGER NOT NULL);
+CREATE INDEX quarantined_pages_by_site ON quarantined_pages (site, id);
+)sql"},
 };
 
-constexpr int kLatestVersion = 1;
+constexpr int kLatestVersion = 2;
 
 // Statements, named so that the cache can key on them.
 constexpr const char* kUpsertResource = R"sql(
@@ -415,6 +428,44 @@ class SqliteReplicaStore final : public ReplicaStore {
     auto has_row = scope->Step();
     if (!has_row) return std::unexpected(has_row.error());
     return scope->ColumnInt64(0);
+  }
+
+  base::Status QuarantinePage(const QuarantinedPage& page) override {
+    std::lock_guard lock(mutex_);
+    auto statement = Cached(
+        "INSERT INTO quarantined_pages (site, resource_type, correlation_id, position, url, "
+        "error, body, quarantined_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!statement) return std::unexpected(statement.error());
+    StatementScope scope(**statement);
+    STORE_TRY(scope->BindText(1, page.site));
+    STORE_TRY(scope->BindText(2, page.resource_type));
+    STORE_TRY(scope->BindText(3, page.correlation_id));
+    STORE_TRY(scope->BindText(4, page.position));
+    STORE_TRY(scope->BindText(5, page.url));
+    STORE_TRY(scope->BindText(6, page.error));
+    STORE_TRY(scope->BindText(7, page.body));
+    STORE_TRY(scope->BindInt64(8, page.quarantined_at != 0 ? page.quarantined_at : NowMicros()));
+    return scope->Run();
+  }
+
+  base::Result<std::vector<QuarantinedPage>> ListQuarantinedPages(std::string_view site) override {
+    std::lock_guard lock(mutex_);
+    auto statement = Cached(
+        "SELECT site, resource_type, correlation_id, position, url, error, body, "
+        "quarantined_at_us FROM quarantined_pages WHERE site = ?1 ORDER BY id");
+    if (!statement) return std::unexpected(statement.error());
+    StatementScope scope(**statement);
+    STORE_TRY(scope->BindText(1, site));
+    std::vector<QuarantinedPage> pages;
+    while (true) {
+      auto has_row = scope->Step();
+      if (!has_row) return std::unexpected(has_row.error());
+      if (!*has_row) break;
+      pages.push_back({scope->ColumnText(0), scope->ColumnText(1), scope->ColumnText(2),
+                       scope->ColumnText(3), scope->ColumnText(4), scope->ColumnText(5),
+                       scope->ColumnText(6), scope->ColumnInt64(7)});
+    }
+    return pages;
   }
 
   base::Result<std::optional<ClinicalRow>> GetClinicalRow(std::string_view site,

@@ -421,7 +421,7 @@ class SyncEngine::TypeRun {
       if (!live) return Fail(live.error());
       PageWrite deletions{TypeKey(), {}, {}, std::nullopt};
       for (const std::string& id : *live) {
-        if (!seen.contains(id)) deletions.tombstones.push_back({plan_.type, id, 0});
+        if (!seen.contains(id)) deletions.tombstones.push_back({plan_.type, id, 0, ""});
       }
       return Commit(std::move(deletions));
     }
@@ -535,7 +535,7 @@ class SyncEngine::TypeRun {
     PageWrite write{key, {}, {}, checkpoint};
     if (response->status == 304) return Commit(std::move(write));
     if (response->status == 404 || response->status == 410) {
-      write.tombstones.push_back({"Patient", id, 0});
+      write.tombstones.push_back({"Patient", id, 0, ""});
       return Commit(std::move(write));
     }
     if (response->status != 200) {
@@ -612,7 +612,7 @@ class SyncEngine::TypeRun {
         }
       }
       for (const auto& [id, hash] : *hashes) {
-        if (!ids.contains(id)) write.tombstones.push_back({plan_.type, id, 0});
+        if (!ids.contains(id)) write.tombstones.push_back({plan_.type, id, 0, ""});
       }
       return Commit(std::move(write));
     }

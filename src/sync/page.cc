@@ -233,8 +233,8 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
     if (etag_version == 0) {
       return Malformed("The history delete has no version.", where + ".response.etag");
     }
-    page.tombstones.push_back(
-        {std::string(expected_type), std::string(url.substr(slash + 1)), etag_version});
+    page.tombstones.push_back({std::string(expected_type), std::string(url.substr(slash + 1)),
+                               etag_version, std::string(last_modified)});
     ++page.entries;
   }
   return page;

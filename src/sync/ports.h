@@ -69,6 +69,9 @@ struct Tombstone {
   std::string type;
   std::string id;
   std::int64_t version = 0;  // the deleting version when the site says, else 0
+  // When the site deleted it (a history entry's response.lastModified, a FHIR instant); "" when
+  // the site does not say, and for deletions found by absence (they count as seen now).
+  std::string deleted_at;
 };
 
 // Everything one page changes, committed in one transaction: the resources, the tombstones and

@@ -65,7 +65,8 @@ base::Result<std::vector<std::string>> CohortFromGroup(sites::SiteConnection& co
   }
   std::vector<std::string> ids;
   for (const fhir::Json& member : group->value("member", fhir::Json::array())) {
-    const std::string reference = member.value("entity", fhir::Json::object()).value("reference", "");
+    const std::string reference =
+        member.value("entity", fhir::Json::object()).value("reference", "");
     if (reference.starts_with("Patient/")) ids.push_back(reference.substr(8));
   }
   return ids;
@@ -87,8 +88,8 @@ base::Result<PlanInputs> SitePlanInputs(sites::SiteConnection& connection) {
   const auth::CapabilityMatrix* matrix = connection.capabilities();
   const fhir::Json* statement = connection.capability_statement();
   if (matrix == nullptr || statement == nullptr) {
-    return base::Fail(base::ErrorCode::kConfigInvalid,
-                      "the site's capabilities are not loaded yet", connection.config().name);
+    return base::Fail(base::ErrorCode::kConfigInvalid, "the site's capabilities are not loaded yet",
+                      connection.config().name);
   }
   auto declared = ParseCapabilityStatement(statement->dump());
   if (!declared) return base::Fail(declared.error());

@@ -26,14 +26,14 @@ base::Result<SiteResponse> SiteRequester::Get(const std::string& url,
 }
 
 CapabilityCheck MatrixCapability(const auth::CapabilityMatrix& matrix) {
-  return [&matrix](std::string_view type,
-                   std::string_view interaction) -> std::optional<std::string> {
-    const auto parsed = auth::ParseInteractionName(interaction);
-    if (!parsed) return std::nullopt;
-    const auth::CapabilityCell cell = matrix.Check(type, *parsed);
-    if (cell.allowed) return std::nullopt;
-    return cell.reason;
-  };
+  return
+      [&matrix](std::string_view type, std::string_view interaction) -> std::optional<std::string> {
+        const auto parsed = auth::ParseInteractionName(interaction);
+        if (!parsed) return std::nullopt;
+        const auth::CapabilityCell cell = matrix.Check(type, *parsed);
+        if (cell.allowed) return std::nullopt;
+        return cell.reason;
+      };
 }
 
 SmokeDependencies SiteSmokeDependencies(sites::SiteConnection& connection,

@@ -14,8 +14,8 @@
 
 #include "auth/capabilities.h"
 #include "sites/site_connection.h"
-#include "verify/smoke_runner.h"
 #include "verify/requester.h"
+#include "verify/smoke_runner.h"
 
 namespace fhirbridge::verify {
 

@@ -1,4 +1,4 @@
-#include "sync/http_page_source.h"
+#include "http_page_source.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,10 +1,11 @@
 #pragma once
 
-// A PageSource over a plain http::Client with a small bounded retry: the stand-in for the
-// runtime's site client (src/traffic) until sync is wired to it. It retries dropped connections,
-// 429 and 5xx up to `max_attempts`, honouring Retry-After up to `max_retry_wait`, and sends an
-// X-Request-Id with every attempt. Limitation: no throttle, circuit breaker or token renewal;
-// those belong to the site client.
+// Test support: a PageSource over a plain http::Client with a small bounded retry, for the sync
+// engine's tests that drive the sandbox's fault injection hard (every other request refused or
+// cut) and count attempts; the runtime uses sync::SitePageSource on the site client, whose
+// circuit breaker would rightly stop such a run. It retries dropped connections, 429 and 5xx up
+// to `max_attempts`, honouring Retry-After up to `max_retry_wait`, and sends an X-Request-Id with
+// every attempt. No throttle, circuit breaker or token renewal.
 //
 // Thread safety: not thread-safe; use one per thread.
 

@@ -1,0 +1,208 @@
+#include "sync/store_sync_sink.h"
+
+#include <charconv>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "base/clock.h"
+#include "fhir/json.h"
+#include "store/store_support.h"
+
+namespace fhirbridge::sync {
+namespace {
+
+std::int64_t VersionNumber(std::string_view version_id) {
+  std::int64_t number = 0;
+  const auto [end, error] =
+      std::from_chars(version_id.data(), version_id.data() + version_id.size(), number);
+  return error == std::errc() && end == version_id.data() + version_id.size() ? number : 0;
+}
+
+// Whether `reference` ("Patient/123" or an absolute URL ending in it) names patient `id`.
+bool NamesPatient(const fhir::Json& holder, std::string_view member, const std::string& id) {
+  const auto found = holder.find(member);
+  if (found == holder.end() || !found->is_object()) return false;
+  const std::string reference = found->value("reference", "");
+  const std::string wanted = "Patient/" + id;
+  return reference == wanted || reference.ends_with("/" + wanted);
+}
+
+// Whether a stored resource belongs to patient `context`'s compartment as per-patient refresh
+// reads it: the Patient itself, or a resource whose subject or patient is that patient.
+bool InPatientContext(const std::string& raw, const std::string& type, const std::string& id,
+                      const std::string& context) {
+  if (type == "Patient") return id == context;
+  auto parsed = fhir::ParseJson(raw);
+  if (!parsed || !parsed->is_object()) return false;
+  return NamesPatient(*parsed, "subject", context) || NamesPatient(*parsed, "patient", context);
+}
+
+}  // namespace
+
+base::Result<std::unique_ptr<StoreSyncSink>> StoreSyncSink::Open(
+    const store::StoreLocation& location, std::string site) {
+  auto opened = store::OpenReplicaStore(location);
+  if (!opened) return base::Fail(opened.error());
+  return std::make_unique<StoreSyncSink>(std::move(*opened), std::move(site));
+}
+
+StoreSyncSink::StoreSyncSink(std::unique_ptr<store::ReplicaStore> store, std::string site)
+    : store_(std::move(store)), site_(std::move(site)) {}
+
+StoreSyncSink::~StoreSyncSink() = default;
+
+base::Result<std::optional<std::string>> StoreSyncSink::ReadCheckpoint(const CheckpointKey& key) {
+  auto checkpoint = store_->GetCheckpoint({key.site, key.resource_type, key.context});
+  if (!checkpoint) return base::Fail(checkpoint.error());
+  if (!*checkpoint) return std::optional<std::string>();
+  return std::optional<std::string>((*checkpoint)->state);
+}
+
+base::Status StoreSyncSink::CommitPage(const PageWrite& page) {
+  store::Page write;
+  write.site = site_;
+  write.fetched_at = store::NowMicros();
+  write.resources.reserve(page.resources.size());
+  for (const SyncedResource& resource : page.resources) write.resources.push_back(resource.json);
+  for (const Tombstone& tombstone : page.tombstones) {
+    // The engine's rule: a deletion yields to a newer version, in the page or already stored.
+    if (tombstone.version > 0) {
+      bool superseded = false;
+      for (const SyncedResource& resource : page.resources) {
+        superseded |= resource.type == tombstone.type && resource.id == tombstone.id &&
+                      resource.version > tombstone.version;
+      }
+      auto stored = store_->GetResource(site_, tombstone.type, tombstone.id);
+      if (!stored) return base::Fail(stored.error());
+      superseded |= *stored && !(*stored)->deleted &&
+                    VersionNumber((*stored)->version_id) > tombstone.version;
+      if (superseded) continue;
+    }
+    // Ranked by when the site deleted it; a deletion found by absence, or one the site gave no
+    // time for, counts as seen now (the store's default).
+    store::Micros deleted_at = 0;
+    if (const auto when = base::ParseInstant(tombstone.deleted_at); when) {
+      deleted_at =
+          std::chrono::duration_cast<std::chrono::microseconds>(when->time_since_epoch()).count();
+    }
+    write.tombstones.push_back({tombstone.type, tombstone.id,
+                                tombstone.version > 0 ? std::to_string(tombstone.version) : "",
+                                deleted_at});
+  }
+  if (page.checkpoint) {
+    store::Checkpoint checkpoint;
+    checkpoint.key = {page.key.site, page.key.resource_type, page.key.context};
+    checkpoint.state = *page.checkpoint;
+    write.checkpoint = std::move(checkpoint);
+  }
+  std::lock_guard lock(mutex_);
+  write.sync_run_id = run_id_;
+  if (write.checkpoint) write.checkpoint->sync_run_id = run_id_;
+  auto outcome = store_->WritePage(write);
+  if (!outcome) return base::Fail(outcome.error());
+  resources_written_ += outcome->stored;
+  tombstones_written_ += outcome->tombstoned;
+  return {};
+}
+
+base::Result<std::string> StoreSyncSink::EngineHash(const std::string& raw,
+                                                    const std::string& type) {
+  std::lock_guard lock(mutex_);
+  auto parsed = parser_.ParseResource(raw, type);
+  if (!parsed) return base::Fail(parsed.error());
+  return std::move(parsed->content_hash);
+}
+
+base::Result<std::optional<StoredResourceInfo>> StoreSyncSink::ReadResource(const std::string& type,
+                                                                            const std::string& id) {
+  auto stored = store_->GetResource(site_, type, id);
+  if (!stored) return base::Fail(stored.error());
+  if (!*stored) return std::optional<StoredResourceInfo>();
+  StoredResourceInfo info;
+  info.version = VersionNumber((*stored)->version_id);
+  info.deleted = (*stored)->deleted;
+  if (!(*stored)->version_id.empty()) info.etag = "W/\"" + (*stored)->version_id + "\"";
+  if (!info.deleted) {
+    auto hash = EngineHash((*stored)->raw, type);
+    if (!hash) return base::Fail(hash.error());
+    info.content_hash = std::move(*hash);
+  }
+  return std::optional<StoredResourceInfo>(std::move(info));
+}
+
+base::Result<std::map<std::string, std::string>> StoreSyncSink::ContentHashes(
+    const std::string& type, const std::string& context) {
+  auto versions = store_->ListVersions(site_, type);
+  if (!versions) return base::Fail(versions.error());
+  std::map<std::string, std::string> hashes;
+  for (const store::VersionEntry& entry : *versions) {
+    auto stored = store_->GetResource(site_, type, entry.id);
+    if (!stored) return base::Fail(stored.error());
+    if (!*stored || (*stored)->deleted) continue;
+    if (!context.empty() && !InPatientContext((*stored)->raw, type, entry.id, context)) continue;
+    auto hash = EngineHash((*stored)->raw, type);
+    if (!hash) return base::Fail(hash.error());
+    hashes.emplace(entry.id, std::move(*hash));
+  }
+  return hashes;
+}
+
+base::Result<std::vector<std::string>> StoreSyncSink::LiveIds(const std::string& type) {
+  auto versions = store_->ListVersions(site_, type);
+  if (!versions) return base::Fail(versions.error());
+  std::vector<std::string> ids;
+  ids.reserve(versions->size());
+  for (store::VersionEntry& entry : *versions) ids.push_back(std::move(entry.id));
+  return ids;
+}
+
+base::Status StoreSyncSink::Quarantine(const QuarantinedPage& page) {
+  return store_->QuarantinePage({page.site, page.resource_type, page.request_id, page.position,
+                                 page.url, page.error, page.body, store::NowMicros()});
+}
+
+base::Result<std::int64_t> StoreSyncSink::BeginRun(const RunRecord& run) {
+  auto id = store_->StartSyncRun(run.site.empty() ? site_ : run.site);
+  if (!id) return base::Fail(id.error());
+  std::lock_guard lock(mutex_);
+  run_id_ = *id;
+  return *id;
+}
+
+base::Status StoreSyncSink::FinishRun(std::int64_t run_id, const RunRecord& run) {
+  {
+    std::lock_guard lock(mutex_);
+    if (run_id_ == run_id) run_id_.reset();
+  }
+  const bool succeeded = run.outcome == "succeeded";
+  return store_->FinishSyncRun(
+      run_id, succeeded ? store::SyncRunStatus::kSucceeded : store::SyncRunStatus::kFailed,
+      succeeded ? std::string_view() : std::string_view(run.error));
+}
+
+std::int64_t StoreSyncSink::resources_written() const {
+  std::lock_guard lock(mutex_);
+  return resources_written_;
+}
+
+std::int64_t StoreSyncSink::tombstones_written() const {
+  std::lock_guard lock(mutex_);
+  return tombstones_written_;
+}
+
+base::Result<std::vector<StoreSyncSink::LiveRow>> StoreSyncSink::LiveRows() {
+  auto counts = store_->CountResources(site_);
+  if (!counts) return base::Fail(counts.error());
+  std::vector<LiveRow> rows;
+  for (const auto& [type, count] : *counts) {
+    auto versions = store_->ListVersions(site_, type);
+    if (!versions) return base::Fail(versions.error());
+    for (const store::VersionEntry& entry : *versions) {
+      rows.push_back({type, entry.id, VersionNumber(entry.version_id)});
+    }
+  }
+  return rows;
+}
+
+}  // namespace fhirbridge::sync
