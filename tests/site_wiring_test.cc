@@ -210,6 +210,10 @@ TEST_F(SiteWiringTest, SyncBySiteNameMakesTheStoreEqualTheSandbox) {
   sync::SyncEngine engine(source, **sink, progress, options);
   const std::vector<sync::TypePlan> granted(plan.begin(), plan.begin() + 3);
   const sync::SyncReport report = engine.Run(granted);
+  for (const sync::TypeOutcome& outcome : report.types) {
+    EXPECT_TRUE(outcome.succeeded) << outcome.type << ": "
+                                   << (outcome.error ? outcome.error->ToString() : "");
+  }
   ASSERT_TRUE(report.succeeded());
   EXPECT_GT(report.resources_received(), 0);
   EXPECT_GE(source.attempts(), source.calls());
@@ -268,7 +272,7 @@ TEST_F(SiteWiringTest, MaintenanceWindowsRefuseInteractiveAndHoldBackgroundReque
 
   const std::size_t logged_before = sandbox_.Logs().size();
   traffic::SiteRequest request;
-  request.target = "Patient?_count=1";
+  request.target = "metadata";
   auto refused = (*connection)->Send(request, sites::MaintenanceMode::kRefuse);
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, base::ErrorCode::kMaintenanceWindow);
@@ -282,7 +286,7 @@ TEST_F(SiteWiringTest, MaintenanceWindowsRefuseInteractiveAndHoldBackgroundReque
       << "nothing reached the site, not even a token request";
 
   sync::SitePageSource source(**connection);
-  auto page = source.Get({(*connection)->config().base_url + "/Patient?_count=1", {}});
+  auto page = source.Get({(*connection)->config().base_url + "/metadata", {}});
   ASSERT_TRUE(page.has_value()) << page.error().ToString();
   EXPECT_EQ(page->status, 200);
   ASSERT_EQ(sleeps.size(), 1u);

@@ -178,7 +178,8 @@ base::Status StoreSyncSink::FinishRun(std::int64_t run_id, const RunRecord& run)
   const bool succeeded = run.outcome == "succeeded";
   return store_->FinishSyncRun(
       run_id, succeeded ? store::SyncRunStatus::kSucceeded : store::SyncRunStatus::kFailed,
-      succeeded ? std::string_view() : std::string_view(run.error));
+      // A string with storage even when empty: a null view is bound as SQL NULL.
+      succeeded ? std::string_view("") : std::string_view(run.error));
 }
 
 std::int64_t StoreSyncSink::resources_written() const {
