@@ -35,7 +35,8 @@ class NoProgress : public sync::ProgressObserver {
 // Runs the plan into `path` to the end; returns whether every type succeeded.
 bool SyncInto(const std::string& path, const std::string& base,
               const std::vector<sync::TypePlan>& plan) {
-  auto sink = sync::StoreSyncSink::Open({path, {}}, "open-lab");
+  // "sqlite:" because the timing run's file name does not end in .db.
+  auto sink = sync::StoreSyncSink::Open({"sqlite:" + path, {}}, "open-lab");
   if (!sink) return false;
   sync::HttpPageSource source;
   NoProgress progress;

@@ -91,14 +91,14 @@ nlohmann::json ReportJson(const std::vector<sync::TypePlan>& plan, const sync::S
   return document;
 }
 
-// Runs `plan` for one site into the store at `store_path`; prints the outcome. Returns whether
-// every type succeeded.
-bool RunPlan(const SyncCommandOptions& command, sync::PageSource& source,
-             const std::vector<sync::TypePlan>& plan, sync::SyncOptions options) {
+// Runs `plan` for one site into the store given by --store; prints the outcome. Returns the exit
+// code: 0 when every type succeeded, 2 for a store location that is not one.
+int RunPlan(const SyncCommandOptions& command, sync::PageSource& source,
+            const std::vector<sync::TypePlan>& plan, sync::SyncOptions options) {
   auto sink = sync::StoreSyncSink::Open({command.store, {}}, options.site);
   if (!sink) {
-    std::cerr << "fhirbridge sync: " << sink.error().ToString() << "\n";
-    return false;
+    return Fail(sink.error().ToString(),
+                sink.error().code == base::ErrorCode::kConfigInvalid ? kExitUsage : kExitFailure);
   }
   options.page_size = command.page_size;
   options.overlap = std::chrono::milliseconds(command.overlap_ms);
@@ -131,7 +131,7 @@ bool RunPlan(const SyncCommandOptions& command, sync::PageSource& source,
                 elapsed.count() > 0 ? report.resources_received() / elapsed.count() : 0.0,
                 static_cast<long long>(report.requests()));
   }
-  return report.succeeded();
+  return report.succeeded() ? kExitOk : kExitFailure;
 }
 
 void PrintPlan(const SyncCommandOptions& command, const std::string& site,
@@ -178,8 +178,10 @@ int RunSitesSync(const SyncCommandOptions& command, std::optional<sync::Strategy
       continue;
     }
     sync::SitePageSource source(connection, sites::MaintenanceMode::kWait);
-    all_succeeded &= RunPlan(command, source, plan,
+    const int code = RunPlan(command, source, plan,
                              sync::SiteSyncOptions(connection.config(), inputs->patient_cohort));
+    if (code == kExitUsage) return code;
+    all_succeeded &= code == kExitOk;
   }
   return all_succeeded ? kExitOk : kExitFailure;
 }
@@ -256,7 +258,7 @@ int RunSync(SyncCommandOptions command) {
   options.site = command.site;
   options.base_url = command.fhir_base;
   options.patient_cohort = command.patients;
-  return RunPlan(command, source, plan, options) ? kExitOk : kExitFailure;
+  return RunPlan(command, source, plan, options);
 }
 
 }  // namespace

@@ -61,7 +61,9 @@ run 0 seed --sandbox "${origin}" --tenant alpine-health --bulk --patients 1 \
   --scopes "system/Patient.rs system/Observation.rs system/Condition.rs system/MedicationRequest.rs system/MedicationStatement.rs system/Encounter.rs"
 run 0 seed --sandbox "${origin}" --tenant open-lab --bulk --patients 1 \
   --register-app runtime-lab --key-dir "${work}/keys-lab" \
-  --scopes "system/Patient.cruds system/Observation.cruds system/Condition.cruds"
+  --scopes "system/Patient.rs system/Observation.rs system/Condition.rs"
+run 0 seed --sandbox "${origin}" --tenant open-lab --bulk --patients 1 \
+  --register-app runtime-writer --key-dir "${work}/keys-writer" --scopes "system/*.cruds"
 
 mkdir -p "${work}/sites" "${work}/home"
 bundle() {  # bundle NAME TENANT CLIENT KEYS EXTRA
@@ -71,6 +73,7 @@ bundle() {  # bundle NAME TENANT CLIENT KEYS EXTRA
 bundle alpine alpine-health runtime-alpine "${work}/keys-alpine" ""
 bundle lab open-lab runtime-lab "${work}/keys-lab" \
   '\n[sync]\nresource_types = ["Patient", "Observation", "Condition", "Encounter"]\n'
+bundle writer open-lab runtime-writer "${work}/keys-writer" ""
 bundle closed open-lab runtime-lab "${work}/keys-lab" \
   '\n[schedule]\nmaintenance_windows = ["daily 00:00-24:00"]\n'
 where=(--sites "${work}/sites" --home "${work}/home")
@@ -91,14 +94,14 @@ run 1 sync lab "${where[@]}" --store "${work}/replica.db" --log-level error
 expect_in 'lab Patient: ok' "${out}" "sync output"
 expect_in 'lab Observation: ok' "${out}" "sync output"
 expect_in 'lab Encounter: FAILED' "${out}" "sync output (the ungranted type)"
-run 1 sync lab "${where[@]}" --types Patient,Observation,Condition --store "${work}/replica.db" \
+run 0 sync lab "${where[@]}" --types Patient,Observation,Condition --store "${work}/replica.db" \
   --log-level error
 [[ "${out}" == *"lab Condition: ok"* ]] || fail "second sync: ${out}"
 run 2 sync lab "${where[@]}" --store "${work}/replica.txt" --log-level error
 run 2 sync lab --fhir-base "${origin}/open-lab/api/FHIR/R4" --plan
 
 # --- seed with the bundle's token ------------------------------------------------------------
-run 0 seed lab "${where[@]}" --patients 2 --seed 5 --json
+run 0 seed writer "${where[@]}" --patients 2 --seed 5 --json
 expect_in '"created"' "${out}" "seed report"
 run 2 seed lab "${where[@]}" --token nope
 
