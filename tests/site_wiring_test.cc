@@ -211,8 +211,8 @@ TEST_F(SiteWiringTest, SyncBySiteNameMakesTheStoreEqualTheSandbox) {
   const std::vector<sync::TypePlan> granted(plan.begin(), plan.begin() + 3);
   const sync::SyncReport report = engine.Run(granted);
   for (const sync::TypeOutcome& outcome : report.types) {
-    EXPECT_TRUE(outcome.succeeded) << outcome.type << ": "
-                                   << (outcome.error ? outcome.error->ToString() : "");
+    EXPECT_TRUE(outcome.succeeded)
+        << outcome.type << ": " << (outcome.error ? outcome.error->ToString() : "");
   }
   ASSERT_TRUE(report.succeeded());
   EXPECT_GT(report.resources_received(), 0);
