@@ -17,6 +17,7 @@
 #include "cli/smoke_command.h"
 #include "cli/sync_command.h"
 #include "cli/synth_command.h"
+#include "cli/worker_command.h"
 #include "observe/log.h"
 #include "observe/metrics.h"
 #include "sandbox/sandbox_server.h"
@@ -140,6 +141,7 @@ int main(int argc, char** argv) {
   cli::AddSmokeCommand(app, run_chosen_command);
   cli::AddSyncCommand(app, run_chosen_command);
   cli::AddFleetCommand(app, run_chosen_command);
+  cli::AddWorkerCommand(app, run_chosen_command);
 
   SandboxServeOptions serve_options;
   CLI::App* serve = sandbox_command->add_subcommand(
