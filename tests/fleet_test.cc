@@ -453,11 +453,12 @@ class FleetSandboxTest : public FleetTest {
 };
 
 TEST_F(FleetSandboxTest, TwoWorkersTogetherStayWithinTheSitesSharedBudget) {
-  constexpr double kRate = 20;
+  constexpr double kRate = 5;
   constexpr double kBurst = 2;
   ASSERT_TRUE(store_->ConfigureSiteBudget("site-a", kBurst, kRate));
   std::atomic<bool> stop{false};
   std::vector<std::int64_t> requests(2, 0);
+  std::vector<std::chrono::milliseconds> waited(2, 0ms);
   const auto started = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
   for (int i = 0; i < 2; ++i) {
@@ -474,9 +475,10 @@ TEST_F(FleetSandboxTest, TwoWorkersTogetherStayWithinTheSitesSharedBudget) {
         EXPECT_EQ(response->status, 200);
       }
       requests[i] = http.attempts();  // every request that reached the sandbox
+      waited[i] = budgeted.waited();
     });
   }
-  std::this_thread::sleep_for(1500ms);
+  std::this_thread::sleep_for(3000ms);
   stop = true;
   for (std::thread& thread : threads) thread.join();
   const double seconds =
@@ -486,7 +488,9 @@ TEST_F(FleetSandboxTest, TwoWorkersTogetherStayWithinTheSitesSharedBudget) {
   EXPECT_LE(total, allowed + 1) << "seconds " << seconds;
   RecordProperty("requests_total", std::to_string(total));
   RecordProperty("requests_allowed", std::to_string(allowed));
-  EXPECT_GE(total, 0.6 * kRate * 1.5) << "the budget should be used, not starved";
+  // The budget, not the machine, was the limit: the workers spent time waiting for tokens.
+  EXPECT_GT(waited[0] + waited[1], 500ms);
+  EXPECT_GE(total, 5);
   EXPECT_GT(requests[0], 0);
   EXPECT_GT(requests[1], 0);
 }
