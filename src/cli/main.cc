@@ -10,12 +10,14 @@
 
 #include "cli/auth_commands.h"
 #include "cli/exit_codes.h"
+#include "cli/fleet_command.h"
 #include "cli/login_command.h"
 #include "cli/seed_command.h"
 #include "cli/sites_command.h"
 #include "cli/smoke_command.h"
 #include "cli/sync_command.h"
 #include "cli/synth_command.h"
+#include "cli/worker_command.h"
 #include "observe/log.h"
 #include "observe/metrics.h"
 #include "sandbox/sandbox_server.h"
@@ -138,6 +140,8 @@ int main(int argc, char** argv) {
   cli::AddSeedCommand(app, run_chosen_command);
   cli::AddSmokeCommand(app, run_chosen_command);
   cli::AddSyncCommand(app, run_chosen_command);
+  cli::AddFleetCommand(app, run_chosen_command);
+  cli::AddWorkerCommand(app, run_chosen_command);
 
   SandboxServeOptions serve_options;
   CLI::App* serve = sandbox_command->add_subcommand(
