@@ -75,7 +75,7 @@ TEST_F(SqliteSyncSinkTest, CheckpointsCommitWithTheirPage) {
 }
 
 TEST_F(SqliteSyncSinkTest, RecordsRunsAndQuarantine) {
-  RunRecord run{"site", "Observation", "history", "running", "", 0, 0, 0};
+  RunRecord run{"site", "Observation", "history", "running", "", 0, 0, 0, {}};
   auto id = sink_->BeginRun(run);
   ASSERT_TRUE(id);
   run.outcome = "failed";
