@@ -205,8 +205,7 @@ TEST_F(SyncBulkExportTest, PlannerPicksExportWhereItBeatsPerPatientRefreshAndSay
   inputs.patient_cohort = kGroupMembers;
   auto plan = sync::PlanSync(inputs);
   EXPECT_EQ(plan[1].strategy, Strategy::kPerPatientRefresh);
-  EXPECT_NE(plan[1].reason.find("no export group configured"), std::string::npos)
-      << plan[1].reason;
+  EXPECT_NE(plan[1].reason.find("no export group configured"), std::string::npos) << plan[1].reason;
 
   inputs.export_group_id = std::string(kGroupId);
   plan = sync::PlanSync(inputs);
@@ -288,9 +287,9 @@ std::set<std::string> CompartmentIds(const std::string& base, const std::string&
   std::set<std::string> ids;
   http::Client client;
   for (const std::string& patient : kGroupMembers) {
-    const std::string url = type == "Patient" ? base + "/Patient?_id=" + patient
-                                              : base + "/" + type + "?patient=" + patient +
-                                                    "&_count=1000";
+    const std::string url = type == "Patient"
+                                ? base + "/Patient?_id=" + patient
+                                : base + "/" + type + "?patient=" + patient + "&_count=1000";
     auto response = client.Send({"GET", url, {{"Accept", "application/fhir+json"}}, {}});
     EXPECT_TRUE(response && response->status == 200) << url;
     if (!response) continue;
@@ -339,8 +338,8 @@ TEST(SyncBulkExportEpicTest, GroupExportWithoutSinceComparesHashesAndFindsDeleti
   const std::set<std::string> observations = CompartmentIds(base, "Observation");
   ASSERT_GT(observations.size(), 4U);
   EXPECT_EQ(stored_ids("Observation"), observations);
-  EXPECT_EQ(stored_ids("Patient"), std::set<std::string>(kGroupMembers.begin(),
-                                                         kGroupMembers.end()));
+  EXPECT_EQ(stored_ids("Patient"),
+            std::set<std::string>(kGroupMembers.begin(), kGroupMembers.end()));
 
   // Unchanged: the second full export writes nothing (content hashes agree), even though the
   // kick-off with _since is refused and retried without.
@@ -429,6 +428,9 @@ TEST(SyncBulkExportKillTest, KilledMidDownloadResumesTheSameJobWithoutASecondKic
   EXPECT_FALSE(resumed.types[0].export_kicked_off);
   EXPECT_EQ(Stored(**watcher), SandboxState(base, {"Observation"}))
       << DescribeDifference(Stored(**watcher), SandboxState(base, {"Observation"}));
+  // The files committed before the kill were not committed again.
+  EXPECT_LT(resumed.types[0].resources_received,
+            static_cast<std::int64_t>(SandboxState(base, {"Observation"}).size()));
 
   // The job was deleted after the resumed run stored everything.
   http::Client client;

@@ -266,8 +266,8 @@ struct BulkExportRun::Impl {
       files = json::object();
       if (auto status = Commit(); !status) return status;
       if (restarts >= options.max_restarts) {
-        return Fail(ErrorCode::kRetriesExhausted,
-                    "The site kept forgetting " + plan.type + " export jobs before they were read.");
+        return Fail(ErrorCode::kRetriesExhausted, "The site kept forgetting " + plan.type +
+                                                      " export jobs before they were read.");
       }
       ++outcome.restarts;
       Emit(ProgressEvent::Kind::kRestarted);
@@ -276,15 +276,14 @@ struct BulkExportRun::Impl {
 
   // Kicks off a job and commits its status URL at once.
   base::Status KickOff() {
-    std::string url =
-        options.base_url +
-        (plan.export_group.empty() ? std::string("/$export")
-                                   : "/Group/" + plan.export_group + "/$export") +
-        "?_type=" + plan.type;
+    std::string url = options.base_url +
+                      (plan.export_group.empty() ? std::string("/$export")
+                                                 : "/Group/" + plan.export_group + "/$export") +
+                      "?_type=" + plan.type;
     const bool with_since = !since.empty() && !since_refused;
-    auto response =
-        Fetch(source, {with_since ? url + "&_since=" + EncodeInstant(since) : url,
-                       {{"Prefer", "respond-async"}}, "GET"});
+    auto response = Fetch(source, {with_since ? url + "&_since=" + EncodeInstant(since) : url,
+                                   {{"Prefer", "respond-async"}},
+                                   "GET"});
     if (!response) return Fail(response.error());
     if (response->status == 400 && with_since) {
       // The site refuses _since (Epic): a full export, compared by content hash, from now on.
@@ -318,9 +317,13 @@ struct BulkExportRun::Impl {
       if (response->status == 200) {
         auto manifest = ParseManifest(response->body, plan.type);
         if (!manifest) {
-          QuarantinedPage quarantined{options.site, plan.type, response->request_id,
-                                      "strategy=bulk-export manifest", job,
-                                      manifest.error().ToString(), std::move(response->body)};
+          QuarantinedPage quarantined{options.site,
+                                      plan.type,
+                                      response->request_id,
+                                      "strategy=bulk-export manifest",
+                                      job,
+                                      manifest.error().ToString(),
+                                      std::move(response->body)};
           if (auto kept = sink.Quarantine(quarantined); !kept) return Fail(kept.error());
           return Fail(manifest.error());
         }
@@ -328,9 +331,8 @@ struct BulkExportRun::Impl {
       }
       if (response->status != 202) {
         return Fail(ErrorCode::kRemoteRejected,
-                    "The site answered " + std::to_string(response->status) +
-                        " to a poll of the " + plan.type + " export (request " +
-                        response->request_id + ").");
+                    "The site answered " + std::to_string(response->status) + " to a poll of the " +
+                        plan.type + " export (request " + response->request_id + ").");
       }
       const std::string* progress_header = response->FindHeader("x-progress");
       Emit(ProgressEvent::Kind::kExportPolled,
@@ -338,9 +340,9 @@ struct BulkExportRun::Impl {
       const auto wait = std::clamp(RetryAfter(*response).value_or(options.export_min_poll),
                                    options.export_min_poll, options.export_max_poll);
       if (SteadyClock::now() + wait > deadline) {
-        return Fail(ErrorCode::kRetriesExhausted,
-                    "The " + plan.type +
-                        " export did not complete in time; the next run polls it again.");
+        return Fail(
+            ErrorCode::kRetriesExhausted,
+            "The " + plan.type + " export did not complete in time; the next run polls it again.");
       }
       std::this_thread::sleep_for(wait);
     }
@@ -399,9 +401,9 @@ struct BulkExportRun::Impl {
     auto deleted = Fetch(source, {finished_job, {}, "DELETE"});
     if (!deleted || (deleted->status != 202 && deleted->status != 200 && deleted->status != 204 &&
                      deleted->status != 404)) {
-      outcome.warnings.push_back("the completed export job could not be deleted: " +
-                                 (deleted ? "status " + std::to_string(deleted->status)
-                                          : deleted.error().ToString()));
+      outcome.warnings.push_back(
+          "the completed export job could not be deleted: " +
+          (deleted ? "status " + std::to_string(deleted->status) : deleted.error().ToString()));
     }
     return {};
   }
@@ -466,9 +468,8 @@ struct BulkExportRun::Impl {
               error.ToString(),
               std::string(body)};
           if (auto kept = sink.Quarantine(quarantined); !kept) return kept;
-          error.diagnostic = "Line " + std::to_string(line_number) + " of export file " +
-                             file.key + " of " + plan.type + " was quarantined: " +
-                             error.diagnostic;
+          error.diagnostic = "Line " + std::to_string(line_number) + " of export file " + file.key +
+                             " of " + plan.type + " was quarantined: " + error.diagnostic;
           return Fail(std::move(error));
         }
         if (by_absence) ids.push_back(resource->id);
@@ -477,8 +478,8 @@ struct BulkExportRun::Impl {
         auto tombstone = ParseDeletion(line, plan.type);
         if (!tombstone) {
           base::Error error = tombstone.error();
-          error.diagnostic = "Line " + std::to_string(line_number) + " of export file " +
-                             file.key + ": " + error.diagnostic;
+          error.diagnostic = "Line " + std::to_string(line_number) + " of export file " + file.key +
+                             ": " + error.diagnostic;
           return Fail(std::move(error));
         }
         tombstones.push_back(std::move(*tombstone));
@@ -492,8 +493,7 @@ struct BulkExportRun::Impl {
 };
 
 BulkExportRun::BulkExportRun(PageSource& source, SyncSink& sink, ProgressObserver& progress,
-                             const SyncOptions& options, const TypePlan& plan,
-                             TypeOutcome& outcome)
+                             const SyncOptions& options, const TypePlan& plan, TypeOutcome& outcome)
     : impl_(std::make_unique<Impl>(source, sink, progress, options, plan, outcome)) {}
 
 BulkExportRun::~BulkExportRun() = default;

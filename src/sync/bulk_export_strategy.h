@@ -23,9 +23,10 @@
 //
 // Known shortcomings: one job per type, where a multi-type job would cost fewer kick-offs; a
 // file is held in memory whole while its lines are read (the PageSource contract returns whole
-// bodies); a killed run between the final commit and the DELETE leaves the job to the site's
-// expiry; a resumed full export downloads the files it already stored again, only to learn
-// their ids for the deletion-by-absence check.
+// bodies); a run killed between the kick-off's answer and its commit, or between the final
+// commit and the DELETE, leaves that job to the site's expiry; error files are re-read (and
+// their warnings repeated) by a resumed run; a resumed full export downloads the files it already
+// stored again, only to learn their ids for the deletion-by-absence check.
 
 #include "sync/engine.h"
 

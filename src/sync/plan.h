@@ -27,15 +27,10 @@
 
 namespace fhirbridge::sync {
 
-enum class Strategy {
-  kLastUpdatedWindows,
-  kHistorySince,
-  kBulkExport,
-  kPerPatientRefresh,
-  kNone
-};
+enum class Strategy { kLastUpdatedWindows, kHistorySince, kBulkExport, kPerPatientRefresh, kNone };
 
-std::string_view StrategyName(Strategy strategy);  // "lastupdated", "history", "bulk-export", "per-patient"
+std::string_view StrategyName(
+    Strategy strategy);  // "lastupdated", "history", "bulk-export", "per-patient"
 std::optional<Strategy> ParseStrategy(std::string_view name);
 
 // What the site's authorization allows for one type (the capability matrix, reduced to what
@@ -72,7 +67,7 @@ struct PlanInputs {
   // The Group whose members are the cohort for a Group-level $export; "" when none is set up,
   // which leaves only a system-level export.
   std::string export_group_id;
-  std::optional<Strategy> forced;           // use this strategy where it is possible at all
+  std::optional<Strategy> forced;  // use this strategy where it is possible at all
 };
 
 struct TypePlan {

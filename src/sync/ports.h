@@ -33,10 +33,11 @@ struct FetchResponse {
   const std::string* FindHeader(std::string_view lower_case_name) const;
 };
 
-// GETs URLs from one site (and DELETEs a Bulk Data status URL when `method` says so). Implementations retry what is worth retrying (429 with Retry-After,
-// 5xx, dropped connections) under their own policy and return the final response; they fail
-// only when no usable answer came (kRetriesExhausted, kCircuitOpen, kIoFailure, kCancelled).
-// Paging-session expiry (410) is returned as a response: the engine decides what to do.
+// GETs URLs from one site (and DELETEs a Bulk Data status URL when `method` says so).
+// Implementations retry what is worth retrying (429 with Retry-After, 5xx, dropped connections)
+// under their own policy and return the final response; they fail only when no usable answer came
+// (kRetriesExhausted, kCircuitOpen, kIoFailure, kCancelled). Paging-session expiry (410) is
+// returned as a response: the engine decides what to do.
 class PageSource {
  public:
   virtual ~PageSource() = default;
