@@ -41,6 +41,7 @@ base::Result<FetchResponse> HttpPageSource::Get(const FetchRequest& request) {
     const std::string request_id = prefix + std::to_string(++next_request_number_);
     http::ClientRequest outgoing;
     outgoing.url = request.url;
+    outgoing.method = request.method;
     outgoing.timeout = options_.timeout;
     outgoing.headers = request.headers;
     outgoing.headers.push_back({"Accept", "application/fhir+json"});

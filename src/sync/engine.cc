@@ -4,6 +4,7 @@
 #include <set>
 
 #include "base/clock.h"
+#include "sync/bulk_export_strategy.h"
 #include "sync/page.h"
 
 namespace fhirbridge::sync {
@@ -82,7 +83,7 @@ class SyncEngine::TypeRun {
 
   TypeOutcome Run() {
     const std::string strategy(StrategyName(plan_.strategy));
-    RunRecord record{options_.site, plan_.type, strategy, "running", "", 0, 0, 0};
+    RunRecord record{options_.site, plan_.type, strategy, "running", "", 0, 0, 0, {}};
     auto run_id = engine_.sink_.BeginRun(record);
     Emit(ProgressEvent::Kind::kTypeStarted);
 
@@ -100,6 +101,11 @@ class SyncEngine::TypeRun {
         case Strategy::kPerPatientRefresh:
           status = PerPatientRefresh();
           break;
+        case Strategy::kBulkExport:
+          status = BulkExportRun(engine_.source_, engine_.sink_, engine_.progress_, options_, plan_,
+                                 outcome_)
+                       .Run();
+          break;
         case Strategy::kNone:
           status = Fail(ErrorCode::kCapabilityUnavailable, "No strategy fits: " + plan_.reason);
           break;
@@ -113,6 +119,7 @@ class SyncEngine::TypeRun {
     record.requests = outcome_.requests;
     record.resources_written = outcome_.resources_received;
     record.tombstones_written = outcome_.tombstones_received;
+    record.warnings = outcome_.warnings;
     if (run_id) {
       if (auto finished = engine_.sink_.FinishRun(*run_id, record); !finished && status) {
         outcome_.succeeded = false;

@@ -16,7 +16,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +45,18 @@ struct SyncOptions {
   // end early) before the type fails.
   int max_restarts = 20;
 
+  // Bulk export. PageSources are not thread-safe (one per thread), so parallel downloads need
+  // `download_sources` to make one per download thread; without it files are downloaded one at a
+  // time through the engine's own source. At most `export_parallel_downloads` files at once:
+  // keep it within the site's concurrency limit.
+  std::function<std::unique_ptr<PageSource>()> download_sources;
+  int export_parallel_downloads = 4;
+  // Polling waits what Retry-After asks, but at least the minimum and at most the maximum, and
+  // gives up (the status URL stays in the checkpoint for the next run) after `export_timeout`.
+  std::chrono::milliseconds export_min_poll{100};
+  std::chrono::milliseconds export_max_poll{30000};
+  std::chrono::milliseconds export_timeout{std::chrono::hours(2)};
+
   static std::map<std::string, std::string> DefaultPerPatientFilters();
 };
 
@@ -57,7 +71,13 @@ struct TypeOutcome {
   int restarts = 0;
   // _lastUpdated: how deletions were looked for: "history" (type history since the run
   // started), "sweep" (every id, after the counts differed) or "" (counts agreed, or first run).
+  // Bulk export: "deleted-files" (a _since export) or "absence" (a full export).
   std::string deletion_check;
+  // PHI-free notes that did not fail the type (bulk export: the manifest's error files).
+  std::vector<std::string> warnings;
+  // Bulk export: whether this run kicked off a job, or resumed one from the checkpoint.
+  bool export_kicked_off = false;
+  bool export_resumed = false;
 };
 
 struct SyncReport {

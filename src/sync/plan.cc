@@ -42,6 +42,27 @@ Fit FitHistory(const DeclaredType& declared, const TypePermission& permission) {
   return {true, "history-type with _since: changes and deletions since the checkpoint", ""};
 }
 
+// Bulk export needs read access to the type (the IG limits an export to what the client may
+// read) and a usable kick-off: system level, or Group level with a configured group.
+Fit FitBulkExport(const TypePermission& permission, const ServerCapabilities& capabilities,
+                  const std::string& group_id) {
+  if (!permission.read) return {false, "read not permitted: " + permission.reason, ""};
+  if (capabilities.system_export) {
+    return {true,
+            "system-level $export with _since where accepted; deletions from the deleted "
+            "files, or by absence from a full export",
+            ""};
+  }
+  if (!capabilities.group_export) {
+    return {false, "the CapabilityStatement offers no system or Group $export", ""};
+  }
+  if (group_id.empty()) return {false, "Group $export offered but no export group configured", ""};
+  return {true,
+          "Group $export of the configured cohort; _since where accepted, else a full export "
+          "compared by content hash with deletions by absence",
+          ""};
+}
+
 Fit FitPerPatient(const std::string& type, const DeclaredType& declared,
                   const TypePermission& permission, bool has_cohort) {
   if (!has_cohort) return {false, "no patient cohort given", ""};
@@ -62,6 +83,16 @@ Fit FitPerPatient(const std::string& type, const DeclaredType& declared,
   return {false, "the CapabilityStatement offers no patient or subject search", ""};
 }
 
+// Whether `object`'s operation list names "export" (the Bulk Data IG's operation name).
+bool NamesExport(const nlohmann::json& object) {
+  const auto operations = object.find("operation");
+  if (operations == object.end() || !operations->is_array()) return false;
+  for (const nlohmann::json& operation : *operations) {
+    if (operation.is_object() && operation.value("name", "") == "export") return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string_view StrategyName(Strategy strategy) {
@@ -70,6 +101,8 @@ std::string_view StrategyName(Strategy strategy) {
       return "lastupdated";
     case Strategy::kHistorySince:
       return "history";
+    case Strategy::kBulkExport:
+      return "bulk-export";
     case Strategy::kPerPatientRefresh:
       return "per-patient";
     case Strategy::kNone:
@@ -79,8 +112,8 @@ std::string_view StrategyName(Strategy strategy) {
 }
 
 std::optional<Strategy> ParseStrategy(std::string_view name) {
-  for (Strategy strategy :
-       {Strategy::kLastUpdatedWindows, Strategy::kHistorySince, Strategy::kPerPatientRefresh}) {
+  for (Strategy strategy : {Strategy::kLastUpdatedWindows, Strategy::kHistorySince,
+                            Strategy::kBulkExport, Strategy::kPerPatientRefresh}) {
     if (StrategyName(strategy) == name) return strategy;
   }
   return std::nullopt;
@@ -101,6 +134,7 @@ base::Result<ServerCapabilities> ParseCapabilityStatement(std::string_view json)
   for (std::size_t r = 0; r < rest->size(); ++r) {
     const nlohmann::json& part = (*rest)[r];
     if (!part.is_object() || part.value("mode", "") != "server") continue;
+    capabilities.system_export = capabilities.system_export || NamesExport(part);
     const auto resources = part.find("resource");
     if (resources == part.end()) continue;
     if (!resources->is_array()) {
@@ -115,6 +149,7 @@ base::Result<ServerCapabilities> ParseCapabilityStatement(std::string_view json)
         return Fail(ErrorCode::kMalformedResponse, "A resource entry needs a type.", where);
       }
       DeclaredType& declared = capabilities.types[resource["type"].get<std::string>()];
+      if (resource["type"] == "Group" && NamesExport(resource)) capabilities.group_export = true;
       for (const nlohmann::json& interaction : resource.value("interaction", nlohmann::json())) {
         if (interaction.is_object() && interaction.contains("code") &&
             interaction["code"].is_string()) {
@@ -135,7 +170,7 @@ std::vector<TypePlan> PlanSync(const PlanInputs& inputs) {
   std::vector<TypePlan> plan;
   const TypePermission everything{true, true, true, ""};
   for (const std::string& type : inputs.types) {
-    TypePlan entry{type, Strategy::kNone, "", ""};
+    TypePlan entry{type, Strategy::kNone, "", "", false, ""};
     const auto declared = inputs.capabilities.types.find(type);
     if (declared == inputs.capabilities.types.end()) {
       entry.reason = "the CapabilityStatement does not list this type";
@@ -149,6 +184,8 @@ std::vector<TypePlan> PlanSync(const PlanInputs& inputs) {
     const std::vector<std::pair<Strategy, Fit>> fits = {
         {Strategy::kLastUpdatedWindows, FitLastUpdated(declared->second, permission)},
         {Strategy::kHistorySince, FitHistory(declared->second, permission)},
+        {Strategy::kBulkExport,
+         FitBulkExport(permission, inputs.capabilities, inputs.export_group_id)},
         {Strategy::kPerPatientRefresh,
          FitPerPatient(type, declared->second, permission, !inputs.patient_cohort.empty())},
     };
@@ -162,6 +199,9 @@ std::vector<TypePlan> PlanSync(const PlanInputs& inputs) {
         break;
       }
       refusals += std::string("; not ") + std::string(StrategyName(strategy)) + ": " + fit.reason;
+    }
+    if (entry.strategy == Strategy::kBulkExport && !inputs.capabilities.system_export) {
+      entry.export_group = inputs.export_group_id;
     }
     entry.history_for_deletions =
         entry.strategy == Strategy::kLastUpdatedWindows && fits[1].second.possible;

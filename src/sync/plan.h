@@ -7,7 +7,12 @@
 //      first, so the checkpoint can move after every page; deletions are read from type history
 //      where it is allowed, else found by comparing counts and sweeping ids when they differ.
 //   2. _history with _since: type-level history; deletions arrive as entries.
-//   3. per-patient refresh: search each patient's compartment (or read the Patient itself) and
+//   3. Bulk Data $export: one export job per type, at system level or for a configured Group
+//      (the cohort); with _since from the last export's transactionTime where the site accepts
+//      it (deletions arrive as `deleted` files), else a full export each run with content-hash
+//      change detection and deletions by absence. On Epic, Group export is often the only path
+//      better than asking each patient.
+//   4. per-patient refresh: search each patient's compartment (or read the Patient itself) and
 //      compare content hashes; ids no longer returned are deletions. Needs a patient cohort.
 // A type none of these fits is planned as kNone with the reason, and skipped by the runner.
 
@@ -22,9 +27,10 @@
 
 namespace fhirbridge::sync {
 
-enum class Strategy { kLastUpdatedWindows, kHistorySince, kPerPatientRefresh, kNone };
+enum class Strategy { kLastUpdatedWindows, kHistorySince, kBulkExport, kPerPatientRefresh, kNone };
 
-std::string_view StrategyName(Strategy strategy);  // "lastupdated", "history", "per-patient"
+std::string_view StrategyName(
+    Strategy strategy);  // "lastupdated", "history", "bulk-export", "per-patient"
 std::optional<Strategy> ParseStrategy(std::string_view name);
 
 // What the site's authorization allows for one type (the capability matrix, reduced to what
@@ -44,6 +50,8 @@ struct DeclaredType {
 
 struct ServerCapabilities {
   std::map<std::string, DeclaredType> types;
+  bool system_export = false;  // rest.operation names export: [base]/$export
+  bool group_export = false;   // Group's operations name export: [base]/Group/{id}/$export
 };
 
 // Reads rest[mode=server].resource from a CapabilityStatement. kMalformedResponse with the
@@ -56,7 +64,10 @@ struct PlanInputs {
   std::map<std::string, TypePermission> permissions;
   ServerCapabilities capabilities;
   std::vector<std::string> patient_cohort;  // patient ids for per-patient refresh
-  std::optional<Strategy> forced;           // use this strategy where it is possible at all
+  // The Group whose members are the cohort for a Group-level $export; "" when none is set up,
+  // which leaves only a system-level export.
+  std::string export_group_id;
+  std::optional<Strategy> forced;  // use this strategy where it is possible at all
 };
 
 struct TypePlan {
@@ -67,6 +78,8 @@ struct TypePlan {
   // _lastUpdated windows: type history is allowed too, so deletions can be read from it
   // instead of sweeping every id.
   bool history_for_deletions = false;
+  // Bulk export: the Group exported, or "" for a system-level export.
+  std::string export_group;
 };
 
 std::vector<TypePlan> PlanSync(const PlanInputs& inputs);

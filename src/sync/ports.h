@@ -19,6 +19,7 @@ namespace fhirbridge::sync {
 struct FetchRequest {
   std::string url;                    // absolute URL
   std::vector<http::Header> headers;  // extra headers, e.g. If-None-Match or Prefer
+  std::string method = "GET";         // GET, or DELETE to cancel a Bulk Data job
 };
 
 // A final answer from the site: whatever status it has (200, 304, 404, 410, 400, ...).
@@ -32,10 +33,11 @@ struct FetchResponse {
   const std::string* FindHeader(std::string_view lower_case_name) const;
 };
 
-// GETs URLs from one site. Implementations retry what is worth retrying (429 with Retry-After,
-// 5xx, dropped connections) under their own policy and return the final response; they fail
-// only when no usable answer came (kRetriesExhausted, kCircuitOpen, kIoFailure, kCancelled).
-// Paging-session expiry (410) is returned as a response: the engine decides what to do.
+// GETs URLs from one site (and DELETEs a Bulk Data status URL when `method` says so).
+// Implementations retry what is worth retrying (429 with Retry-After, 5xx, dropped connections)
+// under their own policy and return the final response; they fail only when no usable answer came
+// (kRetriesExhausted, kCircuitOpen, kIoFailure, kCancelled). Paging-session expiry (410) is
+// returned as a response: the engine decides what to do.
 class PageSource {
  public:
   virtual ~PageSource() = default;
@@ -114,6 +116,8 @@ struct RunRecord {
   std::int64_t requests = 0;
   std::int64_t resources_written = 0;
   std::int64_t tombstones_written = 0;
+  // PHI-free notes that did not fail the run, e.g. a Bulk Data export's error files.
+  std::vector<std::string> warnings;
 };
 
 // Keeps what sync learns. Thread safety: implementations serialise their own access.

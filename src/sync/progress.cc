@@ -43,6 +43,11 @@ void LogProgress::OnEvent(const ProgressEvent& event) {
       log.message = "The paging session ended early; restarting from the checkpoint.";
       log.error = event.error;
       break;
+    case ProgressEvent::Kind::kExportPolled:
+      log.event = "sync.export.polled";
+      log.message = "The Bulk Data export is still running.";
+      log.attributes.push_back({"export_progress", NonPhi{event.export_progress}});
+      break;
     case ProgressEvent::Kind::kTypeFinished:
       log.level = event.succeeded ? LogLevel::kInfo : LogLevel::kError;
       log.event = event.succeeded ? observe::Literal("sync.type.succeeded")

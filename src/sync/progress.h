@@ -15,7 +15,7 @@
 namespace fhirbridge::sync {
 
 struct ProgressEvent {
-  enum class Kind { kTypeStarted, kPageCommitted, kRestarted, kTypeFinished };
+  enum class Kind { kTypeStarted, kPageCommitted, kRestarted, kTypeFinished, kExportPolled };
   Kind kind = Kind::kPageCommitted;
   std::string site;
   std::string resource_type;
@@ -26,6 +26,7 @@ struct ProgressEvent {
   std::int64_t expected = -1;        // the site's total when it gave one, else -1
   bool succeeded = true;             // kTypeFinished only
   std::optional<base::Error> error;  // kTypeFinished when it failed; kRestarted: why
+  std::string export_progress;       // kExportPolled: the site's X-Progress, at most 64 bytes
 };
 
 class ProgressObserver {
