@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/auth_commands.h"
+#include "cli/demo_command.h"
 #include "cli/exit_codes.h"
 #include "cli/login_command.h"
 #include "cli/seed_command.h"
@@ -138,6 +139,7 @@ int main(int argc, char** argv) {
   cli::AddSeedCommand(app, run_chosen_command);
   cli::AddSmokeCommand(app, run_chosen_command);
   cli::AddSyncCommand(app, run_chosen_command);
+  cli::AddDemoCommand(app, run_chosen_command);
 
   SandboxServeOptions serve_options;
   CLI::App* serve = sandbox_command->add_subcommand(
