@@ -47,15 +47,15 @@ constexpr std::string_view kDemoTenantsKey = "sandbox/demo-tenants.toml";
 constexpr std::string_view kRequestedScopes = "system/*.rs";
 // The narrow site's app asks for these one by one (a wildcard would not be granted in part).
 constexpr const char* kNarrowRequested[] = {
-    "system/Patient.rs",           "system/Observation.rs", "system/Condition.rs",
-    "system/Encounter.rs",         "system/AllergyIntolerance.rs", "system/MedicationRequest.rs",
-    "system/Immunization.rs",      "system/Procedure.rs"};
+    "system/Patient.rs",      "system/Observation.rs",        "system/Condition.rs",
+    "system/Encounter.rs",    "system/AllergyIntolerance.rs", "system/MedicationRequest.rs",
+    "system/Immunization.rs", "system/Procedure.rs"};
 constexpr std::string_view kNarrowScopes =
     "system/Patient.rs system/Observation.rs system/Condition.rs system/Encounter.rs";
 
 // The injected-fault kinds the sandbox counts (sandbox_server.cc), plus the rate limit's 429.
-constexpr const char* kFaultKinds[] = {"error_500",         "error_502",   "error_503",
-                                       "error_504",         "maintenance", "expired_page",
+constexpr const char* kFaultKinds[] = {"error_500",         "error_502",         "error_503",
+                                       "error_504",         "maintenance",       "expired_page",
                                        "missing_next_link", "dropped_connection"};
 
 void LogInfo(observe::Literal event, observe::Literal message, std::string_view site = {}) {
@@ -102,8 +102,8 @@ class SiteClientPageSource final : public sync::PageSource {
     fetched.status = response->http.status;
     fetched.headers = std::move(response->http.headers);
     fetched.body = std::move(response->http.body);
-    fetched.request_id = response->echoed_request_id.empty() ? response->request_id
-                                                             : response->echoed_request_id;
+    fetched.request_id =
+        response->echoed_request_id.empty() ? response->request_id : response->echoed_request_id;
     for (const traffic::OutcomeWarning& warning : response->warnings) {
       fetched.warnings.push_back(warning.severity + ":" + warning.code);
     }
@@ -152,8 +152,7 @@ double Percentile(std::vector<double> values, double quantile) {
 }
 
 std::string BundleText(const sandbox::TenantConfig& tenant, std::string_view origin,
-                       const fs::path& key_folder, std::string_view build_level,
-                       bool narrow) {
+                       const fs::path& key_folder, std::string_view build_level, bool narrow) {
   std::ostringstream text;
   text << "# Written by `fhirbridge demo` for this run's sandbox; rewritten on every run.\n\n"
        << "[site]\ndisplay_name = \"" << tenant.display_name << "\"\n"
@@ -307,8 +306,8 @@ SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer&
   policy.request_timeout = config.request_timeout;
   policy.allow_plain_http = config.allow_plain_http;
   observe::MetricsRegistry client_metrics;
-  auto client = traffic::SiteClient::Create(policy, tokens->get(), client_metrics,
-                                            base::Clock::Real(), seed);
+  auto client =
+      traffic::SiteClient::Create(policy, tokens->get(), client_metrics, base::Clock::Real(), seed);
   if (!client) return fail("client", client.error());
 
   // Sync: plan from the CapabilityStatement and the grant.
@@ -439,8 +438,8 @@ base::Result<DemoSummary> RunDemo(const DemoOptions& options) {
   std::error_code error;
   if (options.fresh && fs::exists(options.folder)) {
     // Only what the demo makes is removed, so that a mistyped --dir cannot empty another folder.
-    for (const char* part : {"sandbox", "keys", "sites", "home", "reports", "logs",
-                             "store.sqlite", "store.sqlite-wal", "store.sqlite-shm"}) {
+    for (const char* part : {"sandbox", "keys", "sites", "home", "reports", "logs", "store.sqlite",
+                             "store.sqlite-wal", "store.sqlite-shm"}) {
       fs::remove_all(options.folder / part, error);
       if (error) {
         return base::Fail(base::ErrorCode::kIoFailure, "Cannot clear the demo folder.",
@@ -488,8 +487,7 @@ base::Result<DemoSummary> RunDemo(const DemoOptions& options) {
   auth::DiscoveryCache discovery;
   std::uint64_t seed = 1;
   for (const auto& tenant : (*server)->config().tenants) {
-    summary.sites.push_back(
-        RunSite(tenant, **server, options, seed++, sandbox_metrics, discovery));
+    summary.sites.push_back(RunSite(tenant, **server, options, seed++, sandbox_metrics, discovery));
   }
   (*server)->Stop();
   (*server)->Wait();
@@ -507,8 +505,7 @@ std::string FormatSummary(const DemoSummary& summary) {
     text << "\n" << site.site << " - " << site.display_name << " [" << site.build_level << "]\n";
     text << "  seeded: " << site.seeded_created << " new, " << site.seeded_present
          << " already present\n";
-    text << "  granted: " << (site.granted_scopes.empty() ? "(none)" : site.granted_scopes)
-         << "\n";
+    text << "  granted: " << (site.granted_scopes.empty() ? "(none)" : site.granted_scopes) << "\n";
     std::int64_t created = 0, updated = 0, deleted = 0, live = 0;
     text << "  synced (" << site.sync_requests << " requests):";
     for (const auto& [type, counts] : site.synced) {
@@ -551,35 +548,38 @@ fhir::Json SummaryJson(const DemoSummary& summary) {
   for (const SiteSummary& site : summary.sites) {
     fhir::Json synced = fhir::Json::object();
     for (const auto& [type, counts] : site.synced) {
-      synced[type] = {{"created", counts.created}, {"updated", counts.updated},
-                      {"deleted", counts.deleted}, {"live", counts.live},
+      synced[type] = {{"created", counts.created},
+                      {"updated", counts.updated},
+                      {"deleted", counts.deleted},
+                      {"live", counts.live},
                       {"sandbox", counts.sandbox}};
     }
     fhir::Json unavailable = fhir::Json::array();
     for (const auto& entry : site.unavailable) {
       unavailable.push_back({{"type", entry.type}, {"reason", entry.reason}});
     }
-    sites.push_back({{"site", site.site},
-                     {"display_name", site.display_name},
-                     {"build_level", site.build_level},
-                     {"granted_scopes", site.granted_scopes},
-                     {"seeded_created", site.seeded_created},
-                     {"seeded_present", site.seeded_present},
-                     {"synced", synced},
-                     {"sync_requests", site.sync_requests},
-                     {"sync_failures", site.sync_failures},
-                     {"unavailable", unavailable},
-                     {"faults_met", site.faults_met},
-                     {"survived", site.survived},
-                     {"latency_ms", {{"p50", site.p50_ms}, {"p95", site.p95_ms}, {"p99", site.p99_ms}}},
-                     {"smoke",
-                      {{"passed", site.smoke_passed},
-                       {"skipped", site.smoke_skipped},
-                       {"failed", site.smoke_failed}}},
-                     {"reports", site.reports}});
+    sites.push_back(
+        {{"site", site.site},
+         {"display_name", site.display_name},
+         {"build_level", site.build_level},
+         {"granted_scopes", site.granted_scopes},
+         {"seeded_created", site.seeded_created},
+         {"seeded_present", site.seeded_present},
+         {"synced", synced},
+         {"sync_requests", site.sync_requests},
+         {"sync_failures", site.sync_failures},
+         {"unavailable", unavailable},
+         {"faults_met", site.faults_met},
+         {"survived", site.survived},
+         {"latency_ms", {{"p50", site.p50_ms}, {"p95", site.p95_ms}, {"p99", site.p99_ms}}},
+         {"smoke",
+          {{"passed", site.smoke_passed},
+           {"skipped", site.smoke_skipped},
+           {"failed", site.smoke_failed}}},
+         {"reports", site.reports}});
   }
-  return {{"origin", summary.origin},      {"folder", summary.folder.string()},
-          {"seconds", summary.seconds},    {"log_file", summary.log_file},
+  return {{"origin", summary.origin},         {"folder", summary.folder.string()},
+          {"seconds", summary.seconds},       {"log_file", summary.log_file},
           {"succeeded", summary.Succeeded()}, {"sites", sites}};
 }
 

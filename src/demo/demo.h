@@ -32,9 +32,9 @@ namespace fhirbridge::demo {
 
 struct DemoOptions {
   std::filesystem::path folder = "fhirbridge-demo";
-  bool fresh = false;             // delete the folder's contents first
-  std::uint64_t patients = 25;    // synthetic patients per site
-  unsigned short port = 8095;     // preferred sandbox port; 0: any free port
+  bool fresh = false;           // delete the folder's contents first
+  std::uint64_t patients = 25;  // synthetic patients per site
+  unsigned short port = 8095;   // preferred sandbox port; 0: any free port
 };
 
 struct TypeSync {
