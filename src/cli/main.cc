@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/auth_commands.h"
+#include "cli/demo_command.h"
 #include "cli/exit_codes.h"
 #include "cli/fleet_command.h"
 #include "cli/login_command.h"
@@ -142,6 +143,7 @@ int main(int argc, char** argv) {
   cli::AddSyncCommand(app, run_chosen_command);
   cli::AddFleetCommand(app, run_chosen_command);
   cli::AddWorkerCommand(app, run_chosen_command);
+  cli::AddDemoCommand(app, run_chosen_command);
 
   SandboxServeOptions serve_options;
   CLI::App* serve = sandbox_command->add_subcommand(

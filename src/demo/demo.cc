@@ -1,0 +1,586 @@
+#include "demo/demo.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+#include "auth/site_auth.h"
+#include "auth/smart_discovery.h"
+#include "base/clock.h"
+#include "base/embedded_files.h"
+#include "observe/log.h"
+#include "observe/metrics.h"
+#include "sandbox/sandbox_server.h"
+#include "sandbox/tenant.h"
+#include "sandbox/tenant_config.h"
+#include "sites/site_bundle.h"
+#include "sync/engine.h"
+#include "sync/plan.h"
+#include "sync/progress.h"
+#include "sync/sqlite_sync_sink.h"
+#include "synth/sandbox_admin.h"
+#include "synth/seeder.h"
+#include "traffic/site_client.h"
+#include "verify/journey.h"
+#include "verify/known_patients.h"
+#include "verify/requester.h"
+#include "verify/smoke_report.h"
+#include "verify/smoke_runner.h"
+
+namespace fhirbridge::demo {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kClientId = "fhirbridge-demo";
+constexpr std::string_view kNarrowSite = "demo-narrow-scopes";
+constexpr std::string_view kBaseConfigKey = "sandbox/tenants.toml";
+constexpr std::string_view kDemoTenantsKey = "sandbox/demo-tenants.toml";
+
+// What each demo site's app asks for and is granted. The narrow site's registration grants a
+// subset, so the rest is refused with 403 and reported as unavailable.
+constexpr std::string_view kRequestedScopes = "system/*.rs";
+// The narrow site's app asks for these one by one (a wildcard would not be granted in part).
+constexpr const char* kNarrowRequested[] = {
+    "system/Patient.rs",      "system/Observation.rs",        "system/Condition.rs",
+    "system/Encounter.rs",    "system/AllergyIntolerance.rs", "system/MedicationRequest.rs",
+    "system/Immunization.rs", "system/Procedure.rs"};
+constexpr std::string_view kNarrowScopes =
+    "system/Patient.rs system/Observation.rs system/Condition.rs system/Encounter.rs";
+
+// The injected-fault kinds the sandbox counts (sandbox_server.cc), plus the rate limit's 429.
+constexpr const char* kFaultKinds[] = {"error_500",         "error_502",         "error_503",
+                                       "error_504",         "maintenance",       "expired_page",
+                                       "missing_next_link", "dropped_connection"};
+
+void LogInfo(observe::Literal event, observe::Literal message, std::string_view site = {}) {
+  observe::LogEvent line;
+  line.event = event;
+  line.subsystem = "demo";
+  line.message = message;
+  line.site = std::string(site);
+  observe::Log(line);
+}
+
+// The tenants of demo-tenants.toml with the build levels of tenants.toml: the base file up to its
+// first [[tenants]] table, then the demo's tenants.
+base::Result<sandbox::SandboxConfig> DemoSandboxConfig() {
+  const auto& files = base::EmbeddedFiles();
+  const auto base = files.find(kBaseConfigKey);
+  const auto tenants = files.find(kDemoTenantsKey);
+  if (base == files.end() || tenants == files.end()) {
+    return base::Fail(base::ErrorCode::kConfigNotFound,
+                      "the binary was built without data/sandbox/demo-tenants.toml");
+  }
+  const std::string_view base_text = base->second;
+  const std::size_t first_tenant = base_text.find("\n[[tenants]]");
+  std::string text(base_text.substr(0, first_tenant));
+  text += "\n";
+  text += tenants->second;
+  return sandbox::ParseSandboxConfig(text, "embedded:sandbox/demo-tenants.toml");
+}
+
+// A sync PageSource over the runtime's SiteClient, recording each request's latency.
+class SiteClientPageSource final : public sync::PageSource {
+ public:
+  explicit SiteClientPageSource(traffic::SiteClient& client) : client_(client) {}
+
+  base::Result<sync::FetchResponse> Get(const sync::FetchRequest& request) override {
+    traffic::SiteRequest site_request;
+    site_request.target = request.url;
+    site_request.headers = request.headers;
+    site_request.priority = traffic::Priority::kBackground;
+    auto response = client_.Send(site_request);
+    if (!response) return base::Fail(response.error());
+    latencies_ms_.push_back(std::chrono::duration<double, std::milli>(response->elapsed).count());
+    sync::FetchResponse fetched;
+    fetched.status = response->http.status;
+    fetched.headers = std::move(response->http.headers);
+    fetched.body = std::move(response->http.body);
+    fetched.request_id =
+        response->echoed_request_id.empty() ? response->request_id : response->echoed_request_id;
+    for (const traffic::OutcomeWarning& warning : response->warnings) {
+      fetched.warnings.push_back(warning.severity + ":" + warning.code);
+    }
+    return fetched;
+  }
+
+  const std::vector<double>& latencies_ms() const { return latencies_ms_; }
+
+ private:
+  traffic::SiteClient& client_;
+  std::vector<double> latencies_ms_;
+};
+
+// A smoke Requester over the same SiteClient, so that the journey meets the site through the
+// runtime's retries and throttle, as an application would.
+class SiteClientRequester final : public verify::Requester {
+ public:
+  explicit SiteClientRequester(traffic::SiteClient& client) : client_(client) {}
+
+  base::Result<verify::SiteResponse> Get(const std::string& url,
+                                         const std::vector<http::Header>& headers) override {
+    traffic::SiteRequest request;
+    request.target = url;
+    request.headers = headers;
+    auto response = client_.Send(request);
+    if (!response) return base::Fail(response.error());
+    verify::SiteResponse answer;
+    answer.status = response->http.status;
+    answer.headers = std::move(response->http.headers);
+    answer.body = std::move(response->http.body);
+    answer.request_id = response->request_id;
+    answer.warnings = verify::ExtractWarnings(answer.body);
+    answer.latency = std::chrono::duration_cast<std::chrono::microseconds>(response->elapsed);
+    return answer;
+  }
+
+ private:
+  traffic::SiteClient& client_;
+};
+
+double Percentile(std::vector<double> values, double quantile) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const auto index = static_cast<std::size_t>(quantile * static_cast<double>(values.size() - 1));
+  return values[index];
+}
+
+std::string BundleText(const sandbox::TenantConfig& tenant, std::string_view origin,
+                       const fs::path& key_folder, std::string_view build_level, bool narrow) {
+  std::ostringstream text;
+  text << "# Written by `fhirbridge demo` for this run's sandbox; rewritten on every run.\n\n"
+       << "[site]\ndisplay_name = \"" << tenant.display_name << "\"\n"
+       << "environment = \"sandbox\"\nbase_url = \"" << origin << "/" << tenant.name
+       << "/api/FHIR/R4\"\n\n"
+       << "[auth]\nmode = \"backend-services\"\nclient_id = \"" << kClientId << "\"\n"
+       << "key = \"file:" << key_folder.string() << "\"\nscopes = [";
+  if (narrow) {
+    const char* separator = "";
+    for (const char* scope : kNarrowRequested) {
+      text << separator << "\"" << scope << "\"";
+      separator = ", ";
+    }
+  } else {
+    text << "\"" << kRequestedScopes << "\"";
+  }
+  text << "]\n\n"
+       << "[traffic]\nrequests_per_second = 200\nburst = 50\nmax_concurrent = 4\n"
+       << "allow_plain_http = true\n\n"
+       << "[runbook]\nbuild_level = \"" << build_level << "\"\n";
+  return text.str();
+}
+
+base::Status WriteFile(const fs::path& path, const std::string& text) {
+  std::ofstream file(path, std::ios::trunc);
+  file << text;
+  if (!file) return base::Fail(base::ErrorCode::kIoFailure, "Cannot write a demo file.", path);
+  return {};
+}
+
+// Live rows of the store for one site, by type and id, with their content hash.
+base::Result<std::map<std::string, std::map<std::string, std::string>>> LiveBySite(
+    const std::string& store_path, const std::string& site) {
+  auto sink = sync::SqliteSyncSink::Open(store_path, site);
+  if (!sink) return base::Fail(sink.error());
+  auto rows = (*sink)->LiveRows();
+  if (!rows) return base::Fail(rows.error());
+  std::map<std::string, std::map<std::string, std::string>> live;
+  for (const auto& row : *rows) live[row.type][row.id] = row.content_hash;
+  return live;
+}
+
+// The ids of the tenant's patients, read in process: the cohort for per-patient refresh.
+base::Result<std::vector<std::string>> PatientIds(sandbox::Tenant& tenant) {
+  auto snapshot = tenant.store().TakeSnapshot();
+  if (!snapshot) return base::Fail(snapshot.error());
+  auto rows = tenant.store().ReadAsOf("Patient", *snapshot, 0, 1'000'000);
+  if (!rows) return base::Fail(rows.error());
+  std::vector<std::string> ids;
+  for (const auto& row : *rows) ids.push_back(row.version.id);
+  return ids;
+}
+
+// Which types the grant allows, as the sync planner wants it.
+std::map<std::string, sync::TypePermission> Permissions(const std::vector<std::string>& types,
+                                                        const std::string& granted) {
+  const verify::CapabilityCheck check = verify::GrantedScopesCapability(granted);
+  std::map<std::string, sync::TypePermission> permissions;
+  for (const auto& type : types) {
+    sync::TypePermission permission;
+    const auto search = check(type, "search-type");
+    const auto read = check(type, "read");
+    permission.search = !search.has_value();
+    permission.read = !read.has_value();
+    permission.history = permission.search;
+    if (search) permission.reason = *search;
+    permissions[type] = permission;
+  }
+  return permissions;
+}
+
+SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer& server,
+                    const DemoOptions& options, std::uint64_t seed,
+                    observe::MetricsRegistry& sandbox_metrics, auth::DiscoveryCache& discovery) {
+  SiteSummary summary;
+  summary.site = tenant.name;
+  summary.display_name = tenant.display_name;
+  summary.build_level = tenant.build_level;
+  const std::string origin = server.Origin();
+  const fs::path key_folder = fs::absolute(options.folder / "keys" / tenant.name);
+  const std::string store_path = (options.folder / "store.sqlite").string();
+  auto fail = [&summary](std::string step, const base::Error& error) {
+    summary.sync_failures.push_back(std::move(step) + ": " + error.ToString());
+    return summary;
+  };
+
+  std::map<std::string, std::uint64_t> faults_before;
+  auto fault_counter = [&](const std::string& kind) -> observe::Counter& {
+    return sandbox_metrics.GetCounter(
+        "fhirbridge_sandbox_injected_faults_total",
+        "Faults injected on purpose by the tenants' fault settings, by kind.",
+        {{"tenant", tenant.name}, {"kind", kind}});
+  };
+  auto& rate_limited = sandbox_metrics.GetCounter(
+      "fhirbridge_sandbox_rate_limited_total",
+      "FHIR requests refused with 429 by a tenant's per-client rate limit.",
+      {{"tenant", tenant.name}});
+  for (const char* kind : kFaultKinds) faults_before[kind] = fault_counter(kind).Value();
+  const std::uint64_t rate_limited_before = rate_limited.Value();
+
+  // The app and its keys.
+  synth::BackendAppOptions app;
+  app.client_id = std::string(kClientId);
+  app.key_folder = key_folder;
+  const bool narrow = tenant.name == kNarrowSite;
+  app.scopes = narrow ? std::string(kNarrowScopes) : std::string(kRequestedScopes);
+  if (auto registered = synth::RegisterBackendApp(origin, tenant.name, app); !registered) {
+    return fail("register", registered.error());
+  }
+
+  // Synthetic data, idempotently: a second run finds every resource present.
+  synth::SeedOptions seed_options;
+  seed_options.synth.patients = options.patients;
+  seed_options.synth.seed = seed;
+  seed_options.synth.organisation_name = tenant.display_name;
+  seed_options.synth.rates = synth::DefectRates::ForProfile(synth::Profile::kRealistic);
+  auto seeded = synth::BulkLoadSandbox(seed_options, origin, tenant.name);
+  if (!seeded) return fail("seed", seeded.error());
+  summary.seeded_created = seeded->Created();
+  summary.seeded_present = seeded->AlreadyPresent();
+
+  // The site bundle, then everything from it as an application would.
+  const fs::path sites_folder = options.folder / "sites";
+  if (auto written = WriteFile(sites_folder / (tenant.name + ".toml"),
+                               BundleText(tenant, origin, key_folder, tenant.build_level, narrow));
+      !written) {
+    return fail("bundle", written.error());
+  }
+  const sites::EnvironmentVariables environment = sites::EnvironmentVariables::FromProcess();
+  auto site = sites::LoadSite(sites_folder, tenant.name, environment);
+  if (!site) return fail("bundle", site.error());
+  const sites::SiteConfig config = site->config;
+  auth::SiteAuthOptions auth_options;
+  auth_options.discovery = &discovery;
+  auth_options.environment = environment;
+  auth::SiteAuth site_auth(std::move(*site), std::move(auth_options));
+  auto tokens = site_auth.TokenSource();
+  if (!tokens) return fail("auth", tokens.error());
+  if (auto token = (*tokens)->AccessToken(); !token) return fail("auth", token.error());
+  summary.granted_scopes = (*tokens)->Status().scope;
+
+  traffic::SitePolicy policy;
+  policy.site = config.name;
+  policy.base_url = config.base_url;
+  policy.throttle.requests_per_second = config.requests_per_second;
+  policy.throttle.burst = config.burst;
+  policy.retry.max_attempts = 8;
+  policy.retry.initial_backoff = std::chrono::milliseconds(20);
+  policy.retry.max_backoff = std::chrono::milliseconds(1000);
+  policy.connect_timeout = config.connect_timeout;
+  policy.request_timeout = config.request_timeout;
+  policy.allow_plain_http = config.allow_plain_http;
+  observe::MetricsRegistry client_metrics;
+  auto client =
+      traffic::SiteClient::Create(policy, tokens->get(), client_metrics, base::Clock::Real(), seed);
+  if (!client) return fail("client", client.error());
+
+  // Sync: plan from the CapabilityStatement and the grant.
+  SiteClientPageSource source(**client);
+  auto metadata = source.Get({config.base_url + "/metadata", {}});
+  if (!metadata) return fail("metadata", metadata.error());
+  auto capabilities = sync::ParseCapabilityStatement(metadata->body);
+  if (!capabilities) return fail("metadata", capabilities.error());
+  sandbox::Tenant* served = server.FindTenant(tenant.name);
+  auto cohort = PatientIds(*served);
+  if (!cohort) return fail("cohort", cohort.error());
+  sync::PlanInputs inputs;
+  for (const auto& [type, declared] : capabilities->types) inputs.types.push_back(type);
+  inputs.permissions = Permissions(inputs.types, summary.granted_scopes);
+  inputs.capabilities = std::move(*capabilities);
+  inputs.patient_cohort = *cohort;
+  std::vector<sync::TypePlan> plan = sync::PlanSync(inputs);
+  std::vector<sync::TypePlan> runnable;
+  for (auto& entry : plan) {
+    if (entry.strategy == sync::Strategy::kNone) {
+      summary.unavailable.push_back({entry.type, entry.reason});
+    } else {
+      runnable.push_back(std::move(entry));
+    }
+  }
+
+  auto before = LiveBySite(store_path, tenant.name);
+  if (!before) return fail("store", before.error());
+  auto sink = sync::SqliteSyncSink::Open(store_path, tenant.name);
+  if (!sink) return fail("store", sink.error());
+  sync::SyncOptions sync_options;
+  sync_options.site = tenant.name;
+  sync_options.base_url = config.base_url;
+  sync_options.patient_cohort = *cohort;
+  sync::LogProgress progress;
+  sync::SyncEngine engine(source, **sink, progress, sync_options);
+  const sync::SyncReport report = engine.Run(runnable);
+  sink->reset();
+  summary.sync_requests = report.requests();
+  for (const auto& outcome : report.types) {
+    if (!outcome.succeeded) {
+      summary.sync_failures.push_back(outcome.type + ": " +
+                                      (outcome.error ? outcome.error->ToString() : "failed"));
+    }
+  }
+  auto after = LiveBySite(store_path, tenant.name);
+  if (!after) return fail("store", after.error());
+  auto counts = served->store().CountByType();
+  if (!counts) return fail("sandbox", counts.error());
+  for (const auto& entry : runnable) {
+    TypeSync& type = summary.synced[entry.type];
+    const auto& old_rows = (*before)[entry.type];
+    const auto& new_rows = (*after)[entry.type];
+    for (const auto& [id, hash] : new_rows) {
+      const auto found = old_rows.find(id);
+      if (found == old_rows.end()) {
+        ++type.created;
+      } else if (found->second != hash) {
+        ++type.updated;
+      }
+    }
+    for (const auto& [id, hash] : old_rows) type.deleted += new_rows.contains(id) ? 0 : 1;
+    type.live = static_cast<std::int64_t>(new_rows.size());
+    const auto sandbox_count = counts->find(entry.type);
+    type.sandbox = sandbox_count == counts->end() ? 0 : sandbox_count->second;
+  }
+  summary.p50_ms = Percentile(source.latencies_ms(), 0.50);
+  summary.p95_ms = Percentile(source.latencies_ms(), 0.95);
+  summary.p99_ms = Percentile(source.latencies_ms(), 0.99);
+
+  // Smoke, through the same client, skipping what the grant does not allow.
+  verify::SmokeSite smoke_site;
+  smoke_site.name = tenant.name;
+  smoke_site.fhir_base = config.base_url;
+  auto patients = verify::SandboxBaselinePatients();
+  if (!patients) return fail("smoke", patients.error());
+  smoke_site.patients = std::move(*patients);
+  SiteClientRequester requester(**client);
+  verify::SmokeDependencies dependencies;
+  dependencies.requester = &requester;
+  dependencies.token_source = tokens->get();
+  dependencies.capability = verify::GrantedScopesCapability(summary.granted_scopes);
+  verify::SmokeReport smoke;
+  smoke.journey = verify::DefaultJourney().name;
+  smoke.generated_at = base::FormatInstant(std::chrono::system_clock::now());
+  smoke.sites.push_back(verify::RunSmoke(verify::DefaultJourney(), smoke_site, dependencies));
+  summary.smoke_passed = smoke.sites.front().Count(verify::StepOutcome::kPassed);
+  summary.smoke_skipped = smoke.sites.front().Count(verify::StepOutcome::kSkipped);
+  summary.smoke_failed = smoke.sites.front().Count(verify::StepOutcome::kFailed);
+  auto formats = verify::ParseReportFormats("md,json,junit");
+  if (!formats) return fail("smoke", formats.error());
+  auto written =
+      verify::WriteReports(smoke, (options.folder / "reports" / tenant.name).string(), *formats);
+  if (!written) return fail("reports", written.error());
+  summary.reports = *written;
+
+  for (const char* kind : kFaultKinds) {
+    const std::uint64_t met = fault_counter(kind).Value() - faults_before[kind];
+    if (met > 0) summary.faults_met[kind] = met;
+  }
+  if (const std::uint64_t met = rate_limited.Value() - rate_limited_before; met > 0) {
+    summary.faults_met["rate_limited_429"] = met;
+  }
+  summary.survived = summary.sync_failures.empty() && summary.smoke_failed == 0;
+  LogInfo("demo.site_done", "A demo site was seeded, synced and smoke-tested.", tenant.name);
+  return summary;
+}
+
+// Binds the preferred port when it is free, else any free port.
+base::Result<std::unique_ptr<sandbox::SandboxServer>> StartSandbox(
+    sandbox::SandboxConfig config, unsigned short port, observe::MetricsRegistry& metrics) {
+  config.server.port = port;
+  auto server = sandbox::SandboxServer::Start(config, metrics);
+  if (server || port == 0) return server;
+  config.server.port = 0;
+  return sandbox::SandboxServer::Start(std::move(config), metrics);
+}
+
+}  // namespace
+
+bool DemoSummary::Succeeded() const {
+  return std::all_of(sites.begin(), sites.end(),
+                     [](const SiteSummary& site) { return site.survived; });
+}
+
+base::Result<DemoSummary> RunDemo(const DemoOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  std::error_code error;
+  if (options.fresh && fs::exists(options.folder)) {
+    // Only what the demo makes is removed, so that a mistyped --dir cannot empty another folder.
+    for (const char* part : {"sandbox", "keys", "sites", "home", "reports", "logs", "store.sqlite",
+                             "store.sqlite-wal", "store.sqlite-shm"}) {
+      fs::remove_all(options.folder / part, error);
+      if (error) {
+        return base::Fail(base::ErrorCode::kIoFailure, "Cannot clear the demo folder.",
+                          (options.folder / part).string());
+      }
+    }
+  }
+  for (const char* part : {"sandbox", "keys", "sites", "home", "reports", "logs"}) {
+    fs::create_directories(options.folder / part, error);
+    if (error) {
+      return base::Fail(base::ErrorCode::kIoFailure, "Cannot create the demo folder.",
+                        (options.folder / part).string());
+    }
+  }
+  fs::permissions(options.folder / "keys", fs::perms::owner_all, error);
+  fs::permissions(options.folder / "home", fs::perms::owner_all, error);
+
+  DemoSummary summary;
+  summary.folder = fs::absolute(options.folder);
+  const std::string stamp = base::FormatInstant(std::chrono::system_clock::now());
+  std::string file_stamp = stamp;
+  std::replace(file_stamp.begin(), file_stamp.end(), ':', '-');
+  summary.log_file = (summary.folder / "logs" / ("demo-" + file_stamp + ".jsonl")).string();
+  std::ofstream log(summary.log_file, std::ios::app);
+  if (!log) {
+    return base::Fail(base::ErrorCode::kIoFailure, "Cannot open the demo's log file.",
+                      summary.log_file);
+  }
+  observe::SetLogStream(&log);
+  struct RestoreLog {
+    ~RestoreLog() { observe::SetLogStream(nullptr); }
+  } restore_log;
+  LogInfo("demo.started", "The demo is starting.");
+
+  auto config = DemoSandboxConfig();
+  if (!config) return base::Fail(config.error());
+  for (auto& tenant : config->tenants) {
+    tenant.storage = (summary.folder / "sandbox" / (tenant.name + ".sqlite")).string();
+  }
+  observe::MetricsRegistry sandbox_metrics;
+  auto server = StartSandbox(*config, options.port, sandbox_metrics);
+  if (!server) return base::Fail(server.error());
+  summary.origin = (*server)->Origin();
+
+  auth::DiscoveryCache discovery;
+  std::uint64_t seed = 1;
+  for (const auto& tenant : (*server)->config().tenants) {
+    summary.sites.push_back(RunSite(tenant, **server, options, seed++, sandbox_metrics, discovery));
+  }
+  (*server)->Stop();
+  (*server)->Wait();
+  summary.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  LogInfo("demo.finished", "The demo finished.");
+  return summary;
+}
+
+std::string FormatSummary(const DemoSummary& summary) {
+  std::ostringstream text;
+  text << "fhirbridge demo: sandbox at " << summary.origin << ", folder " << summary.folder.string()
+       << "\n";
+  for (const SiteSummary& site : summary.sites) {
+    text << "\n" << site.site << " - " << site.display_name << " [" << site.build_level << "]\n";
+    text << "  seeded: " << site.seeded_created << " new, " << site.seeded_present
+         << " already present\n";
+    text << "  granted: " << (site.granted_scopes.empty() ? "(none)" : site.granted_scopes) << "\n";
+    std::int64_t created = 0, updated = 0, deleted = 0, live = 0;
+    text << "  synced (" << site.sync_requests << " requests):";
+    for (const auto& [type, counts] : site.synced) {
+      text << " " << type << " " << counts.live;
+      if (counts.created + counts.updated + counts.deleted > 0) {
+        text << " (+" << counts.created << " ~" << counts.updated << " -" << counts.deleted << ")";
+      }
+      created += counts.created;
+      updated += counts.updated;
+      deleted += counts.deleted;
+      live += counts.live;
+    }
+    text << "\n  store: " << live << " resources; this run " << created << " new, " << updated
+         << " updated, " << deleted << " deleted\n";
+    for (const auto& unavailable : site.unavailable) {
+      text << "  unavailable: " << unavailable.type << " - " << unavailable.reason << "\n";
+    }
+    for (const auto& failure : site.sync_failures) text << "  FAILED: " << failure << "\n";
+    text << "  faults met:";
+    if (site.faults_met.empty()) text << " none";
+    for (const auto& [kind, count] : site.faults_met) text << " " << kind << "=" << count;
+    text << (site.survived ? " - survived" : " - NOT survived") << "\n";
+    char latency[160];
+    std::snprintf(latency, sizeof latency, "  latency: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n",
+                  site.p50_ms, site.p95_ms, site.p99_ms);
+    text << latency;
+    text << "  smoke: " << site.smoke_passed << " passed, " << site.smoke_skipped << " skipped, "
+         << site.smoke_failed << " failed\n";
+  }
+  char total[120];
+  std::snprintf(total, sizeof total, "\n%s in %.1f s; logs in %s\n",
+                summary.Succeeded() ? "Done" : "Finished with failures", summary.seconds,
+                summary.log_file.c_str());
+  text << total;
+  return text.str();
+}
+
+fhir::Json SummaryJson(const DemoSummary& summary) {
+  fhir::Json sites = fhir::Json::array();
+  for (const SiteSummary& site : summary.sites) {
+    fhir::Json synced = fhir::Json::object();
+    for (const auto& [type, counts] : site.synced) {
+      synced[type] = {{"created", counts.created},
+                      {"updated", counts.updated},
+                      {"deleted", counts.deleted},
+                      {"live", counts.live},
+                      {"sandbox", counts.sandbox}};
+    }
+    fhir::Json unavailable = fhir::Json::array();
+    for (const auto& entry : site.unavailable) {
+      unavailable.push_back({{"type", entry.type}, {"reason", entry.reason}});
+    }
+    sites.push_back(
+        {{"site", site.site},
+         {"display_name", site.display_name},
+         {"build_level", site.build_level},
+         {"granted_scopes", site.granted_scopes},
+         {"seeded_created", site.seeded_created},
+         {"seeded_present", site.seeded_present},
+         {"synced", synced},
+         {"sync_requests", site.sync_requests},
+         {"sync_failures", site.sync_failures},
+         {"unavailable", unavailable},
+         {"faults_met", site.faults_met},
+         {"survived", site.survived},
+         {"latency_ms", {{"p50", site.p50_ms}, {"p95", site.p95_ms}, {"p99", site.p99_ms}}},
+         {"smoke",
+          {{"passed", site.smoke_passed},
+           {"skipped", site.smoke_skipped},
+           {"failed", site.smoke_failed}}},
+         {"reports", site.reports}});
+  }
+  return {{"origin", summary.origin},         {"folder", summary.folder.string()},
+          {"seconds", summary.seconds},       {"log_file", summary.log_file},
+          {"succeeded", summary.Succeeded()}, {"sites", sites}};
+}
+
+}  // namespace fhirbridge::demo

@@ -1,0 +1,87 @@
+#pragma once
+
+// `fhirbridge demo`: the whole product on one machine in one folder. Starts the embedded sandbox
+// with the three tenants of data/sandbox/demo-tenants.toml (file-backed stores in the folder),
+// registers the app with a key ring per site, bulk-loads synthetic patients (idempotently),
+// writes a site bundle per tenant, then per site: backend-services token, sync into one SQLite
+// store, smoke journey with reports. Returns a summary per site.
+//
+// The folder:
+//   sandbox/<tenant>.sqlite   the tenants' stores (kept: a second run reuses them)
+//   keys/<site>/              the app's key ring per site
+//   sites/<site>.toml         site bundles; base_url is this run's sandbox origin (see below)
+//   home/                     the runtime home (vault location; backend services need no vault)
+//   store.sqlite              the synced store (sync_resources, checkpoints, runs)
+//   reports/<site>/           smoke reports: Markdown, JSON, JUnit XML
+//   logs/                     the run's JSON log lines (one file per run)
+//
+// Ports: the sandbox listens on `port` (default 8095) when it is free, else on any free port.
+// Bundles are rewritten each run with the origin of that run, so a bundle's fingerprint changes
+// when the port does; sync checkpoints are keyed by site name and survive that.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "fhir/json.h"
+
+namespace fhirbridge::demo {
+
+struct DemoOptions {
+  std::filesystem::path folder = "fhirbridge-demo";
+  bool fresh = false;           // delete the folder's contents first
+  std::uint64_t patients = 25;  // synthetic patients per site
+  unsigned short port = 8095;   // preferred sandbox port; 0: any free port
+};
+
+struct TypeSync {
+  std::int64_t created = 0;  // ids the store did not hold before
+  std::int64_t updated = 0;  // ids whose content changed
+  std::int64_t deleted = 0;  // ids the site no longer has
+  std::int64_t live = 0;     // live rows in the store after the run
+  std::int64_t sandbox = 0;  // resources the sandbox tenant holds
+};
+
+struct Unavailable {
+  std::string type;
+  std::string reason;  // capability reason: scope, build level or search rules
+};
+
+struct SiteSummary {
+  std::string site;
+  std::string display_name;
+  std::string build_level;
+  std::string granted_scopes;
+  std::uint64_t seeded_created = 0;  // resources the bulk load added this run
+  std::uint64_t seeded_present = 0;  // already there
+  std::map<std::string, TypeSync> synced;
+  std::vector<Unavailable> unavailable;
+  std::vector<std::string> sync_failures;  // "Type: error"
+  std::int64_t sync_requests = 0;
+  std::map<std::string, std::uint64_t> faults_met;  // kind -> count, as the sandbox injected them
+  bool survived = false;                            // sync and smoke finished despite them
+  double p50_ms = 0, p95_ms = 0, p99_ms = 0;        // sync requests, retries included
+  int smoke_passed = 0, smoke_skipped = 0, smoke_failed = 0;
+  std::vector<std::string> reports;
+};
+
+struct DemoSummary {
+  std::filesystem::path folder;
+  std::string origin;
+  std::vector<SiteSummary> sites;
+  double seconds = 0;
+  std::string log_file;
+  bool Succeeded() const;
+};
+
+// Runs the demo. Fails as a whole only when the folder or the sandbox cannot be set up;
+// problems of one site are in its summary.
+base::Result<DemoSummary> RunDemo(const DemoOptions& options);
+
+std::string FormatSummary(const DemoSummary& summary);
+fhir::Json SummaryJson(const DemoSummary& summary);
+
+}  // namespace fhirbridge::demo
