@@ -1,12 +1,14 @@
 #include "sandbox/resource_store.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <initializer_list>
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 #include <utility>
 #include <variant>
 
@@ -311,9 +313,10 @@ Parameter OptionalText(const std::optional<std::string>& text) {
   return nullptr;
 }
 
-// Binds `parameters` to ?1, ?2, ... in order.
-base::Status Bind(store::Statement& statement, std::initializer_list<Parameter> parameters) {
-  int index = 1;
+// Binds `parameters` to ?first, ?first+1, ... in order.
+base::Status Bind(store::Statement& statement, std::initializer_list<Parameter> parameters,
+                  int first = 1) {
+  int index = first;
   for (const Parameter& parameter : parameters) {
     base::Status bound;
     if (const auto* text = std::get_if<std::string_view>(&parameter)) {
@@ -416,6 +419,95 @@ base::Status RunWith(store::Statement& statement, std::initializer_list<Paramete
   return statement.Run();
 }
 
+// Index rows of bulk-loaded resources, held back and written in the order of each table's
+// primary key. Written one resource at a time, a load's rows land at random places of the
+// primary keys' B-trees; sorted, consecutive inserts touch neighbouring pages (measured with
+// bench/seed_bench.sh, see bench/README.md).
+struct PendingIndex {
+  struct Token {
+    std::int64_t pid;
+    std::string code;
+    std::string system;
+    std::int64_t rid;
+    std::int64_t patient;
+    auto Key() const { return std::tie(pid, code, system, rid, patient); }
+  };
+  struct String {
+    std::int64_t pid;
+    std::string value;
+    std::string exact;
+    std::int64_t rid;
+    auto Key() const { return std::tie(pid, value, exact, rid); }
+  };
+  struct Date {
+    std::int64_t pid;
+    std::int64_t low;
+    std::int64_t high;
+    std::int64_t rid;
+    auto Key() const { return std::tie(pid, low, high, rid); }
+  };
+  struct Reference {
+    std::int64_t pid;
+    std::string target;
+    std::int64_t rid;
+    auto Key() const { return std::tie(pid, target, rid); }
+  };
+  struct Number {
+    std::int64_t pid;
+    double value;
+    std::string system;
+    std::string code;
+    std::int64_t rid;
+    auto Key() const { return std::tie(pid, value, system, code, rid); }
+  };
+
+  std::size_t Rows() const {
+    return tokens.size() + strings.size() + dates.size() + references.size() + numbers.size();
+  }
+  void Clear() {
+    tokens.clear();
+    strings.clear();
+    dates.clear();
+    references.clear();
+    numbers.clear();
+  }
+
+  std::vector<Token> tokens;
+  std::vector<String> strings;
+  std::vector<Date> dates;
+  std::vector<Reference> references;
+  std::vector<Number> numbers;
+};
+
+// The index tables, and the statement text that inserts one row into each.
+enum class IndexTable { kToken, kString, kDate, kReference, kNumber };
+constexpr std::size_t kIndexTableCount = 5;
+
+constexpr std::string_view InsertRowSql(IndexTable table) {
+  switch (table) {
+    case IndexTable::kToken:
+      return "INSERT OR IGNORE INTO search_token (pid, code, system, rid, patient) VALUES ";
+    case IndexTable::kString:
+      return "INSERT OR IGNORE INTO search_string (pid, value, exact, rid) VALUES ";
+    case IndexTable::kDate:
+      return "INSERT OR IGNORE INTO search_date (pid, low, high, rid) VALUES ";
+    case IndexTable::kReference:
+      return "INSERT OR IGNORE INTO search_reference (pid, target, rid) VALUES ";
+    case IndexTable::kNumber:
+      return "INSERT OR IGNORE INTO search_number (pid, value, system, code, rid) VALUES ";
+  }
+  return {};
+}
+
+// Held-back rows are inserted this many to a statement: one statement's execution costs about
+// as much as the B-tree work of a row, so single-row inserts spent half their time starting
+// and finishing statements.
+constexpr std::size_t kRowsPerIndexInsert = 64;
+
+// Held-back index rows are written once this many have gathered, which bounds the memory a
+// large load takes (about 100 bytes a row) while keeping most of the benefit of sorting.
+constexpr std::size_t kMaxPendingIndexRows = 2'000'000;
+
 }  // namespace
 
 struct ResourceStore::Impl : ParameterIds {
@@ -443,7 +535,13 @@ struct ResourceStore::Impl : ParameterIds {
   // format (or not at all, after a migration).
   base::Status RebuildIndexIfStale();
   base::Status ClearIndex(std::int64_t key);
-  base::Status IndexResource(std::int64_t key, std::string_view type, const Json& resource);
+  // Writes the index rows of `resource`, stored under `key`; with `defer` they are added to
+  // `pending` instead, for FlushPendingIndex to write.
+  base::Status IndexResource(std::int64_t key, std::string_view type, const Json& resource,
+                             bool defer = false);
+  // Writes the held-back index rows in primary key order and empties `pending`. Every reader
+  // of the index inside a transaction runs after it (see Transaction::State::Connection).
+  base::Status FlushPendingIndex();
 
   base::Result<store::Statement*> SearchStatement(const BoundSql& sql);
   base::Result<SearchPage> Search(const StoreSearch& search);
@@ -457,9 +555,11 @@ struct ResourceStore::Impl : ParameterIds {
                                           std::int64_t version);
   // Writes version `version` of type/id: `resource` (null for a delete) gets the id and meta
   // and is stored as it then is. `instant` is its meta.lastUpdated; empty takes NextInstant().
+  // `defer_index` holds its index rows back in `pending`.
   base::Result<StoredVersion> WriteVersion(std::string_view type, std::string_view id,
                                            std::int64_t version, Json* resource,
-                                           std::string_view method, std::string_view instant = {});
+                                           std::string_view method, std::string_view instant = {},
+                                           bool defer_index = false);
   base::Result<StoredVersion> WriteCopy(std::string_view type, std::string_view id,
                                         std::int64_t version, const Json& resource,
                                         std::string_view method) {
@@ -494,6 +594,11 @@ struct ResourceStore::Impl : ParameterIds {
   std::set<std::int64_t> indexed_pids;
   std::string filter_digest;
   std::map<std::string, store::Statement, std::less<>> search_statements;  // by SQL text
+  // Index rows LoadIfAbsent has held back; always empty outside a transaction.
+  PendingIndex pending;
+  // Statements inserting kRowsPerIndexInsert held-back rows at once, one per index table in
+  // the order of IndexTable; prepared on first use.
+  std::array<std::optional<store::Statement>, kIndexTableCount> batch_inserts;
   // The last meta.lastUpdated handed out; later writes are stamped strictly after it, even if
   // the wall clock steps back, so history order and _since stay consistent.
   MillisecondTime last_update{};
@@ -585,11 +690,9 @@ base::Result<StoredVersion> ResourceStore::Impl::ReadVersion(std::string_view ty
                         "; its current version is " + std::to_string((*current)->version));
 }
 
-base::Result<StoredVersion> ResourceStore::Impl::WriteVersion(std::string_view type,
-                                                              std::string_view id,
-                                                              std::int64_t version, Json* resource,
-                                                              std::string_view method,
-                                                              std::string_view instant) {
+base::Result<StoredVersion> ResourceStore::Impl::WriteVersion(
+    std::string_view type, std::string_view id, std::int64_t version, Json* resource,
+    std::string_view method, std::string_view instant, bool defer_index) {
   // Limitation: a storage failure part-way leaves this version half written inside the
   // enclosing transaction; callers abandon the transaction on any error, which rolls it back.
   StoredVersion stored;
@@ -647,7 +750,7 @@ base::Result<StoredVersion> ResourceStore::Impl::WriteVersion(std::string_view t
     if (auto cleared = ClearIndex(key); !cleared) return base::Fail(cleared.error());
   }
   if (resource != nullptr) {
-    if (auto indexed = IndexResource(key, type, *resource); !indexed) {
+    if (auto indexed = IndexResource(key, type, *resource, defer_index); !indexed) {
       return base::Fail(indexed.error());
     }
   }
@@ -663,7 +766,7 @@ base::Status ResourceStore::Impl::ClearIndex(std::int64_t key) {
 }
 
 base::Status ResourceStore::Impl::IndexResource(std::int64_t key, std::string_view type,
-                                                const Json& resource) {
+                                                const Json& resource, bool defer) {
   const fhir::SearchIndexEntries entries =
       fhir::ExtractSearchIndex(fhir::R4SearchParameters(), type, resource);
   const std::string type_text(type);
@@ -689,6 +792,10 @@ base::Status ResourceStore::Impl::IndexResource(std::int64_t key, std::string_vi
     const auto pid = pid_of(entry.parameter);
     if (!pid) continue;
     for (const std::int64_t patient : patients) {
+      if (defer) {
+        pending.tokens.push_back({*pid, entry.code, entry.system, key, patient});
+        continue;
+      }
       if (auto ran =
               RunWith(Get(Query::kInsertToken), {*pid, entry.code, entry.system, key, patient});
           !ran) {
@@ -699,6 +806,10 @@ base::Status ResourceStore::Impl::IndexResource(std::int64_t key, std::string_vi
   for (const auto& entry : entries.strings) {
     const auto pid = pid_of(entry.parameter);
     if (!pid) continue;
+    if (defer) {
+      pending.strings.push_back({*pid, entry.normalised, entry.exact, key});
+      continue;
+    }
     if (auto ran = RunWith(Get(Query::kInsertString), {*pid, entry.normalised, entry.exact, key});
         !ran) {
       return ran;
@@ -707,6 +818,10 @@ base::Status ResourceStore::Impl::IndexResource(std::int64_t key, std::string_vi
   for (const auto& entry : entries.dates) {
     const auto pid = pid_of(entry.parameter);
     if (!pid) continue;
+    if (defer) {
+      pending.dates.push_back({*pid, entry.range.low, entry.range.high, key});
+      continue;
+    }
     if (auto ran = RunWith(Get(Query::kInsertDate), {*pid, entry.range.low, entry.range.high, key});
         !ran) {
       return ran;
@@ -715,6 +830,10 @@ base::Status ResourceStore::Impl::IndexResource(std::int64_t key, std::string_vi
   for (const auto& entry : entries.references) {
     const auto pid = pid_of(entry.parameter);
     if (!pid) continue;
+    if (defer) {
+      pending.references.push_back({*pid, entry.target, key});
+      continue;
+    }
     if (auto ran = RunWith(Get(Query::kInsertReference), {*pid, entry.target, key}); !ran) {
       return ran;
     }
@@ -722,6 +841,10 @@ base::Status ResourceStore::Impl::IndexResource(std::int64_t key, std::string_vi
   for (const auto& entry : entries.numbers) {
     const auto pid = pid_of(entry.parameter);
     if (!pid) continue;
+    if (defer) {
+      pending.numbers.push_back({*pid, entry.value, entry.system, entry.code, key});
+      continue;
+    }
     if (auto ran =
             RunWith(Get(Query::kInsertNumber), {*pid, entry.value, entry.system, entry.code, key});
         !ran) {
@@ -729,6 +852,88 @@ base::Status ResourceStore::Impl::IndexResource(std::int64_t key, std::string_vi
     }
   }
   return {};
+}
+
+base::Status ResourceStore::Impl::FlushPendingIndex() {
+  if (pending.Rows() == 0) return {};
+  // Sorts `rows` by primary key and inserts them, kRowsPerIndexInsert to a statement and the
+  // rest one by one; `bind(statement, first, row)` binds a row's columns from ?first on.
+  const auto insert_sorted = [this](auto& rows, IndexTable table, Query single, int columns,
+                                    const auto& bind) -> base::Status {
+    std::ranges::sort(rows, [](const auto& a, const auto& b) { return a.Key() < b.Key(); });
+    auto& batch = batch_inserts[static_cast<std::size_t>(table)];
+    std::size_t done = 0;
+    if (rows.size() >= kRowsPerIndexInsert && !batch.has_value()) {
+      std::string placeholders = "(?";
+      for (int i = 1; i < columns; ++i) placeholders += ",?";
+      placeholders += ")";
+      std::string sql(InsertRowSql(table));
+      for (std::size_t i = 0; i < kRowsPerIndexInsert; ++i) {
+        if (i > 0) sql += ',';
+        sql += placeholders;
+      }
+      auto prepared = database.Prepare(sql, store::StatementLifetime::kLongLived);
+      if (!prepared) return base::Fail(prepared.error());
+      batch.emplace(std::move(*prepared));
+    }
+    for (; rows.size() - done >= kRowsPerIndexInsert; done += kRowsPerIndexInsert) {
+      store::StatementScope scope(*batch);
+      for (std::size_t i = 0; i < kRowsPerIndexInsert; ++i) {
+        const int first = static_cast<int>(i) * columns + 1;
+        if (auto bound = bind(*batch, first, rows[done + i]); !bound) return bound;
+      }
+      if (auto ran = batch->Run(); !ran) return ran;
+    }
+    for (; done < rows.size(); ++done) {
+      store::StatementScope scope(Get(single));
+      if (auto bound = bind(Get(single), 1, rows[done]); !bound) return bound;
+      if (auto ran = Get(single).Run(); !ran) return ran;
+    }
+    return {};
+  };
+
+  const auto written = [&]() -> base::Status {
+    if (auto inserted = insert_sorted(
+            pending.tokens, IndexTable::kToken, Query::kInsertToken, 5,
+            [](store::Statement& statement, int first, const PendingIndex::Token& row) {
+              return Bind(statement, {row.pid, row.code, row.system, row.rid, row.patient}, first);
+            });
+        !inserted) {
+      return inserted;
+    }
+    if (auto inserted = insert_sorted(
+            pending.strings, IndexTable::kString, Query::kInsertString, 4,
+            [](store::Statement& statement, int first, const PendingIndex::String& row) {
+              return Bind(statement, {row.pid, row.value, row.exact, row.rid}, first);
+            });
+        !inserted) {
+      return inserted;
+    }
+    if (auto inserted = insert_sorted(
+            pending.dates, IndexTable::kDate, Query::kInsertDate, 4,
+            [](store::Statement& statement, int first, const PendingIndex::Date& row) {
+              return Bind(statement, {row.pid, row.low, row.high, row.rid}, first);
+            });
+        !inserted) {
+      return inserted;
+    }
+    if (auto inserted = insert_sorted(
+            pending.references, IndexTable::kReference, Query::kInsertReference, 3,
+            [](store::Statement& statement, int first, const PendingIndex::Reference& row) {
+              return Bind(statement, {row.pid, row.target, row.rid}, first);
+            });
+        !inserted) {
+      return inserted;
+    }
+    return insert_sorted(
+        pending.numbers, IndexTable::kNumber, Query::kInsertNumber, 5,
+        [](store::Statement& statement, int first, const PendingIndex::Number& row) {
+          return Bind(statement, {row.pid, row.value, row.system, row.code, row.rid}, first);
+        });
+  }();
+  // Emptied whatever happened: after a failure the caller abandons the transaction.
+  pending.Clear();
+  return written;
 }
 
 base::Result<StoredVersion> ResourceStore::Impl::Create(
@@ -820,8 +1025,15 @@ base::Result<bool> ResourceStore::Impl::LoadIfAbsent(std::string_view type, std:
   if (!current) return base::Fail(current.error());
   if (current->has_value() && !(*current)->deleted) return false;
   const std::int64_t version = current->has_value() ? (*current)->version + 1 : 1;
-  auto stored = WriteVersion(type, id, version, &resource, "PUT", instant);
+  // Reloading a deleted resource clears its old index rows, which may still be held back.
+  if (version > 1) {
+    if (auto flushed = FlushPendingIndex(); !flushed) return base::Fail(flushed.error());
+  }
+  auto stored = WriteVersion(type, id, version, &resource, "PUT", instant, /*defer_index=*/true);
   if (!stored) return base::Fail(stored.error());
+  if (pending.Rows() >= kMaxPendingIndexRows) {
+    if (auto flushed = FlushPendingIndex(); !flushed) return base::Fail(flushed.error());
+  }
   return true;
 }
 
@@ -1245,8 +1457,12 @@ base::Result<std::map<std::string, std::int64_t>> ResourceStore::Impl::CountByTy
 
 struct Transaction::State {
   explicit State(ResourceStore::Impl& store) : impl(store), lock(store.mutex) {}
-  // Runs before the members go: the cache is restored, then the guard rolls back if needed.
-  ~State() { RestoreCache(); }
+  // Runs before the members go: held-back index rows are dropped and the cache restored, then
+  // the guard rolls back if needed.
+  ~State() {
+    if (guard.has_value()) impl.pending.Clear();
+    RestoreCache();
+  }
 
   // A bulk load writes far more pages than the default page cache of a temporary (":memory:")
   // store holds; spilling them to its file and reading them back took about a quarter of a
@@ -1273,10 +1489,15 @@ struct Transaction::State {
     saved_cache_size.reset();
   }
 
-  // The store's connection while the transaction is open; an error once it has ended.
-  base::Result<ResourceStore::Impl*> Connection() {
+  // The store's connection while the transaction is open; an error once it has ended. With
+  // `flush` the index rows LoadIfAbsent held back are written first, so that what follows sees
+  // a complete index.
+  base::Result<ResourceStore::Impl*> Connection(bool flush = true) {
     if (!guard.has_value()) {
       return base::Fail(ErrorCode::kInternal, "the transaction has already ended");
+    }
+    if (flush) {
+      if (auto flushed = impl.FlushPendingIndex(); !flushed) return base::Fail(flushed.error());
     }
     return &impl;
   }
@@ -1330,7 +1551,7 @@ base::Status Transaction::Delete(std::string_view type, std::string_view id) {
 
 base::Result<bool> Transaction::LoadIfAbsent(std::string_view type, std::string_view id,
                                              fhir::Json& resource) {
-  auto impl = state_->Connection();
+  auto impl = state_->Connection(/*flush=*/false);
   if (!impl) return base::Fail(impl.error());
   if (state_->load_instant.empty()) {
     if (auto raised = state_->RaiseCacheForBulkLoad(); !raised) return base::Fail(raised.error());
@@ -1359,7 +1580,16 @@ base::Status Transaction::Clear() {
 }
 
 base::Status Transaction::Commit() {
-  if (auto impl = state_->Connection(); !impl) return base::Fail(impl.error());
+  if (auto impl = state_->Connection(); !impl) {
+    // A failed flush: roll back here, as a failed commit does.
+    if (state_->guard.has_value()) {
+      state_->impl.pending.Clear();
+      state_->RestoreCache();
+      state_->guard.reset();
+      state_->lock.unlock();
+    }
+    return base::Fail(impl.error());
+  }
   const auto committed = state_->guard->Commit();
 
   // Either way the transaction is over: a failed commit is rolled back here, and other

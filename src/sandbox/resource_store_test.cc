@@ -632,6 +632,132 @@ TEST(ResourceStoreSearchTest, AnIndexBuiltFromOtherDefinitionsIsRebuiltOnOpen) {
             std::vector<std::string>{id});
 }
 
+namespace bulk {
+
+// A patient with an id, a family name and an identifier, as a bulk load receives it.
+Json LoadablePatient(int number) {
+  Json patient = Patient(number % 2 == 0 ? "Even" : "Odd",
+                         Json::array({Identifier("urn:bulk", "mrn-" + std::to_string(number))}));
+  patient["id"] = "p" + std::to_string(number);
+  return patient;
+}
+
+base::Status Load(Transaction& transaction, int number) {
+  fhir::Json patient = LoadablePatient(number);
+  auto loaded = transaction.LoadIfAbsent("Patient", patient["id"].get<std::string>(), patient);
+  if (!loaded) return base::Fail(loaded.error());
+  EXPECT_TRUE(*loaded);
+  return {};
+}
+
+}  // namespace bulk
+
+TEST(ResourceStoreSearchTest, ABulkLoadIndexesAsOneByOneWritesDo) {
+  constexpr int kPatients = 40;
+  auto loaded = OpenInMemory();
+  auto written = OpenInMemory();
+  {
+    auto transaction = loaded->Begin();
+    ASSERT_TRUE(transaction.has_value());
+    for (int number = kPatients; number >= 1; --number) {
+      ASSERT_TRUE(bulk::Load(**transaction, number));
+    }
+    ASSERT_TRUE((*transaction)->Commit());
+  }
+  for (int number = kPatients; number >= 1; --number) {
+    const Json patient = bulk::LoadablePatient(number);
+    ASSERT_TRUE(UpdatePatient(*written, patient["id"].get<std::string>(), patient, true));
+  }
+
+  for (const char* prefix : {"even", "odd", "e", "x"}) {
+    const StoreSearch query =
+        search::PatientsWhere({search::FamilyStartsWith(prefix)}, 2 * kPatients);
+    EXPECT_EQ(search::SearchIds(*loaded, query), search::SearchIds(*written, query)) << prefix;
+  }
+  EXPECT_EQ(
+      search::SearchIds(*loaded, search::PatientsWhere({search::FamilyStartsWith("odd")}, 100))
+          .size(),
+      std::size_t{kPatients / 2});
+  for (const int number : {1, 17, kPatients}) {
+    const std::string value = "mrn-" + std::to_string(number);
+    const StoreSearch query = search::PatientsWhere({search::IdentifierIs("urn:bulk", value)});
+    EXPECT_EQ(search::SearchIds(*loaded, query),
+              std::vector<std::string>{"p" + std::to_string(number)});
+    auto transaction = loaded->Begin();
+    ASSERT_TRUE(transaction.has_value());
+    auto found = (*transaction)->FindByIdentifier("Patient", {"urn:bulk", value});
+    ASSERT_TRUE(found.has_value()) << found.error().ToString();
+    EXPECT_EQ(*found, std::vector<std::string>{"p" + std::to_string(number)});
+  }
+}
+
+TEST(ResourceStoreSearchTest, ConditionalCreateInsideABulkLoadSeesTheResourcesLoadedBefore) {
+  auto store = OpenInMemory();
+  auto transaction = store->Begin();
+  ASSERT_TRUE(transaction.has_value());
+  ASSERT_TRUE(bulk::Load(**transaction, 7));
+  auto found = (*transaction)->FindByIdentifier("Patient", {"urn:bulk", "mrn-7"});
+  ASSERT_TRUE(found.has_value()) << found.error().ToString();
+  EXPECT_EQ(*found, std::vector<std::string>{"p7"});
+  ASSERT_TRUE(bulk::Load(**transaction, 8));
+  ASSERT_TRUE((*transaction)->Commit());
+  EXPECT_EQ(
+      search::SearchIds(*store, search::PatientsWhere({search::IdentifierIs("urn:bulk", "mrn-8")})),
+      std::vector<std::string>{"p8"});
+}
+
+TEST(ResourceStoreSearchTest, ABulkLoadThatRollsBackLeavesTheIndexAsItWas) {
+  auto store = OpenInMemory();
+  const StoredVersion before = CreatePatient(*store, Patient("Odd"));
+  {
+    auto transaction = store->Begin();
+    ASSERT_TRUE(transaction.has_value());
+    for (int number = 1; number <= 10; ++number) ASSERT_TRUE(bulk::Load(**transaction, number));
+  }
+  EXPECT_EQ(search::SearchIds(*store, search::PatientsWhere({search::FamilyStartsWith("odd")})),
+            std::vector<std::string>{before.id});
+
+  // Rows held back by the abandoned load must not surface with the next one.
+  {
+    auto transaction = store->Begin();
+    ASSERT_TRUE(transaction.has_value());
+    ASSERT_TRUE(bulk::Load(**transaction, 2));
+    ASSERT_TRUE((*transaction)->Commit());
+  }
+  EXPECT_EQ(search::SearchIds(*store, search::PatientsWhere({search::FamilyStartsWith("odd")})),
+            std::vector<std::string>{before.id});
+  EXPECT_EQ(search::SearchIds(*store, search::PatientsWhere({search::FamilyStartsWith("even")})),
+            std::vector<std::string>{"p2"});
+  EXPECT_TRUE(
+      search::SearchIds(*store, search::PatientsWhere({search::IdentifierIs("urn:bulk", "mrn-1")}))
+          .empty());
+}
+
+TEST(ResourceStoreSearchTest, ABulkLoadReindexesADeletedResourceItLoadsAgain) {
+  auto store = OpenInMemory();
+  {
+    auto transaction = store->Begin();
+    ASSERT_TRUE(transaction.has_value());
+    ASSERT_TRUE(bulk::Load(**transaction, 3));
+    ASSERT_TRUE((*transaction)->Delete("Patient", "p3"));
+    ASSERT_TRUE(bulk::Load(**transaction, 5));
+    // p3 again, now as an even-numbered family, while p5's rows are still held back.
+    fhir::Json again = bulk::LoadablePatient(4);
+    again["id"] = "p3";
+    auto loaded = (*transaction)->LoadIfAbsent("Patient", "p3", again);
+    ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+    EXPECT_TRUE(*loaded);
+    ASSERT_TRUE((*transaction)->Commit());
+  }
+  EXPECT_EQ(search::SearchIds(*store, search::PatientsWhere({search::FamilyStartsWith("odd")})),
+            std::vector<std::string>{"p5"});
+  EXPECT_EQ(search::SearchIds(*store, search::PatientsWhere({search::FamilyStartsWith("even")})),
+            std::vector<std::string>{"p3"});
+  EXPECT_TRUE(
+      search::SearchIds(*store, search::PatientsWhere({search::IdentifierIs("urn:bulk", "mrn-3")}))
+          .empty());
+}
+
 TEST(ResourceStoreTest, ReadAsOfSeesTheStoreAsItWasAtTheSnapshot) {
   auto store = OpenInMemory();
   const StoredVersion kept = CreatePatient(*store, Patient("Kept"));
