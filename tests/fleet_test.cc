@@ -23,12 +23,13 @@
 #include "fleet/sync_item.h"
 #include "fleet/work_planning.h"
 #include "fleet/worker.h"
+#include "http_page_source.h"
 #include "sandbox_test_server.h"
 #include "store/postgres.h"
 #include "store/postgres_replica_store.h"
-#include "sync/http_page_source.h"
-#include "sync/sqlite_sync_sink.h"
+#include "sync/store_sync_sink.h"
 #include "sync_test_support.h"
+#include "synth/sandbox_admin.h"
 
 namespace fhirbridge::testing {
 namespace {
@@ -259,7 +260,7 @@ TEST_F(FleetTest, AnExpiredLeaseIsTakenOverAndItsOldHolderIsFencedOut) {
       (std::filesystem::temp_directory_path() / ("fhirbridge-fleet-" + RandomSuffix() + ".db"))
           .string();
   {
-    auto sink = sync::SqliteSyncSink::Open(path, "site-a");
+    auto sink = sync::StoreSyncSink::Open({path, {}}, "site-a");
     ASSERT_TRUE(sink) << sink.error().ToString();
     fleet::FencedSyncSink fenced(**sink, dead);
     sync::PageWrite page;
@@ -504,13 +505,13 @@ TEST_F(FleetSandboxTest, ThreeWorkersSyncTwoSitesIntoStoresEqualToTheSandbox) {
   ASSERT_EQ(summary->items, 6);
 
   // One store file per site, shared by the workers (the sink serialises its callers).
-  std::map<std::string, std::unique_ptr<sync::SqliteSyncSink>> sinks;
+  std::map<std::string, std::unique_ptr<sync::StoreSyncSink>> sinks;
   std::vector<std::string> paths;
   for (const sites::SiteConfig& site : sites) {
     paths.push_back((std::filesystem::temp_directory_path() /
                      ("fhirbridge-fleet-" + site.name + "-" + RandomSuffix() + ".db"))
                         .string());
-    auto sink = sync::SqliteSyncSink::Open(paths.back(), site.name);
+    auto sink = sync::StoreSyncSink::Open({paths.back(), {}}, site.name);
     ASSERT_TRUE(sink) << sink.error().ToString();
     sinks[site.name] = std::move(*sink);
   }
@@ -581,7 +582,7 @@ TEST_F(FleetSandboxTest, AWorkerKilledMidItemIsTakenOverAndFinishedWithoutDuplic
   constexpr auto kLease = 400ms;
 
   // Runs the leased item into the SQLite file at `path`, slowly (small pages, 40 requests/s).
-  auto run_item = [&](store::ReplicaStore& store, sync::SqliteSyncSink& sink,
+  auto run_item = [&](store::ReplicaStore& store, sync::StoreSyncSink& sink,
                       std::int64_t* requests) {
     return [&, requests](LeaseGuard& guard) -> base::Status {
       NoProgress progress;
@@ -604,7 +605,7 @@ TEST_F(FleetSandboxTest, AWorkerKilledMidItemIsTakenOverAndFinishedWithoutDuplic
   if (child == 0) {
     // The doomed worker: its own connections, opened after the fork.
     auto store = store::OpenPostgresReplicaStore(dsn_, schema_);
-    auto sink = sync::SqliteSyncSink::Open(path, "site-a");
+    auto sink = sync::StoreSyncSink::Open({path, {}}, "site-a");
     if (!store || !sink) ::_exit(3);
     WorkerOptions options = Options("doomed");
     options.lease_duration = kLease;
@@ -617,7 +618,7 @@ TEST_F(FleetSandboxTest, AWorkerKilledMidItemIsTakenOverAndFinishedWithoutDuplic
   while (!checkpointed && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(20ms);
     if (!std::filesystem::exists(path)) continue;
-    auto sink = sync::SqliteSyncSink::Open(path, "site-a");
+    auto sink = sync::StoreSyncSink::Open({path, {}}, "site-a");
     if (!sink) continue;
     auto checkpoint = (*sink)->ReadCheckpoint({"site-a", "Observation", ""});
     checkpointed = checkpoint && checkpoint->has_value();
@@ -632,7 +633,7 @@ TEST_F(FleetSandboxTest, AWorkerKilledMidItemIsTakenOverAndFinishedWithoutDuplic
 
   // A survivor takes the item over once the dead worker's lease has expired.
   std::this_thread::sleep_for(kLease + 100ms);
-  auto sink = sync::SqliteSyncSink::Open(path, "site-a");
+  auto sink = sync::StoreSyncSink::Open({path, {}}, "site-a");
   ASSERT_TRUE(sink) << sink.error().ToString();
   std::int64_t survivor_requests = 0;
   FleetWorker survivor(*store_, run_item(*store_, **sink, &survivor_requests), Options("survivor"));
@@ -667,10 +668,18 @@ TEST_F(FleetSandboxTest, FleetPlanAndTwoWorkerProcessesSyncASiteByName) {
       std::filesystem::temp_directory_path() / ("fhirbridge-fleet-cli-" + RandomSuffix());
   std::filesystem::create_directories(folder / "sites");
   std::filesystem::create_directories(folder / "home");
+  // A real backend-services app: the workers take a token and read the grant like any site.
+  synth::BackendAppOptions app;
+  app.client_id = "fleet";
+  app.key_folder = folder / "keys";
+  auto registered = synth::RegisterBackendApp(sandbox_->origin(), "open-lab", app);
+  ASSERT_TRUE(registered) << registered.error().ToString();
   std::ofstream(folder / "sites" / "open.toml")
       << "[site]\nenvironment = \"sandbox\"\nbase_url = \"" << Base()
       << "\"\n\n[auth]\nmode = \"backend-services\"\nclient_id = \"fleet\"\n"
-         "key = \"file:/nonexistent/key.pem\"\n\n[traffic]\nallow_plain_http = true\n"
+         "key = \"file:"
+      << app.key_folder.string()
+      << "\"\n\n[traffic]\nallow_plain_http = true\n"
          "requests_per_second = 100\nburst = 5\n\n[sync]\n"
          "resource_types = [\"Patient\", \"Observation\", \"Condition\"]\n";
   const std::string common = " --store '" + dsn_ + "' --store-schema " + schema_ + " --sites " +
@@ -696,8 +705,8 @@ TEST_F(FleetSandboxTest, FleetPlanAndTwoWorkerProcessesSyncASiteByName) {
     EXPECT_EQ(Item(id).state, store::WorkItemState::kDone) << Item(id).last_error;
   }
   {
-    auto sink =
-        sync::SqliteSyncSink::Open((folder / "home" / "fleet" / "open.db").string(), "open");
+    // The workers kept the site's data in the shared store, beside the work queue.
+    auto sink = sync::StoreSyncSink::Open({dsn_, schema_}, "open");
     ASSERT_TRUE(sink) << sink.error().ToString();
     auto rows = (*sink)->LiveRows();
     ASSERT_TRUE(rows);

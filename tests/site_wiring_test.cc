@@ -205,7 +205,7 @@ TEST_F(SiteWiringTest, SyncBySiteNameMakesTheStoreEqualTheSandbox) {
   ASSERT_TRUE(sink.has_value()) << sink.error().ToString();
   sync::SitePageSource source(connection);
   sync::LogProgress progress;
-  sync::SyncOptions options = sync::SiteSyncOptions(connection.config(), inputs->patient_cohort);
+  sync::SyncOptions options = sync::SiteSyncOptions(connection, inputs->patient_cohort);
   options.page_size = 50;
   sync::SyncEngine engine(source, **sink, progress, options);
   const std::vector<sync::TypePlan> granted(plan.begin(), plan.begin() + 3);

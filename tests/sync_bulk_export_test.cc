@@ -16,10 +16,10 @@
 #include <thread>
 
 #include "http/client.h"
+#include "http_page_source.h"
 #include "sandbox_test_server.h"
 #include "sync/engine.h"
-#include "sync/http_page_source.h"
-#include "sync/sqlite_sync_sink.h"
+#include "sync/store_sync_sink.h"
 #include "sync_test_support.h"
 
 namespace fhirbridge::testing {
@@ -117,7 +117,7 @@ sync::SyncOptions ExportOptions(const std::string& site, const std::string& base
   return options;
 }
 
-SyncState Stored(sync::SqliteSyncSink& sink) {
+SyncState Stored(sync::StoreSyncSink& sink) {
   SyncState stored;
   auto rows = sink.LiveRows();
   EXPECT_TRUE(rows) << rows.error().ToString();
@@ -143,7 +143,7 @@ class SyncBulkExportTest : public ::testing::Test {
     base_ = sandbox_.origin() + "/open-lab/api/FHIR/R4";
     path_ = TempPath(::testing::UnitTest::GetInstance()->current_test_info()->name());
     RemoveStore(path_);
-    auto sink = sync::SqliteSyncSink::Open(path_, "open-lab");
+    auto sink = sync::StoreSyncSink::Open({path_, {}}, "open-lab");
     ASSERT_TRUE(sink) << sink.error().ToString();
     sink_ = std::move(*sink);
   }
@@ -175,7 +175,7 @@ class SyncBulkExportTest : public ::testing::Test {
   SandboxTestServer sandbox_;
   std::string base_;
   std::string path_;
-  std::unique_ptr<sync::SqliteSyncSink> sink_;
+  std::unique_ptr<sync::StoreSyncSink> sink_;
   CountingProgress progress_;
 };
 
@@ -309,9 +309,9 @@ TEST(SyncBulkExportEpicTest, GroupExportWithoutSinceComparesHashesAndFindsDeleti
   const std::string base = sandbox.origin() + "/epic/api/FHIR/R4";
   const std::string path = TempPath("epic");
   RemoveStore(path);
-  auto opened = sync::SqliteSyncSink::Open(path, "epic");
+  auto opened = sync::StoreSyncSink::Open({path, {}}, "epic");
   ASSERT_TRUE(opened);
-  sync::SqliteSyncSink& sink = **opened;
+  sync::StoreSyncSink& sink = **opened;
 
   sync::PlanInputs inputs;
   inputs.types = {"Patient", "Observation"};
@@ -380,7 +380,7 @@ TEST(SyncBulkExportKillTest, KilledMidDownloadResumesTheSameJobWithoutASecondKic
   const std::string path = TempPath("kill");
   RemoveStore(path);
   {
-    auto created = sync::SqliteSyncSink::Open(path, "open-lab");
+    auto created = sync::StoreSyncSink::Open({path, {}}, "open-lab");
     ASSERT_TRUE(created);
   }
   // Slow enough that the kill lands among the downloads.
@@ -389,7 +389,7 @@ TEST(SyncBulkExportKillTest, KilledMidDownloadResumesTheSameJobWithoutASecondKic
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    auto sink = sync::SqliteSyncSink::Open(path, "open-lab");
+    auto sink = sync::StoreSyncSink::Open({path, {}}, "open-lab");
     if (!sink) ::_exit(2);
     sync::HttpPageSource source;
     CountingProgress progress;
@@ -397,7 +397,7 @@ TEST(SyncBulkExportKillTest, KilledMidDownloadResumesTheSameJobWithoutASecondKic
     ::_exit(engine.Run(plan).succeeded() ? 0 : 1);
   }
   // Wait for the first committed file position, then kill.
-  auto watcher = sync::SqliteSyncSink::Open(path, "open-lab");
+  auto watcher = sync::StoreSyncSink::Open({path, {}}, "open-lab");
   ASSERT_TRUE(watcher);
   std::string job;
   const auto give_up = std::chrono::steady_clock::now() + 60s;

@@ -178,8 +178,8 @@ int RunSitesSync(const SyncCommandOptions& command, std::optional<sync::Strategy
       continue;
     }
     sync::SitePageSource source(connection, sites::MaintenanceMode::kWait);
-    const int code = RunPlan(command, source, plan,
-                             sync::SiteSyncOptions(connection.config(), inputs->patient_cohort));
+    const int code =
+        RunPlan(command, source, plan, sync::SiteSyncOptions(connection, inputs->patient_cohort));
     if (code == kExitUsage) return code;
     all_succeeded &= code == kExitOk;
   }
@@ -197,7 +197,8 @@ int RunSync(SyncCommandOptions command) {
   if (!command.strategy.empty()) {
     forced = sync::ParseStrategy(command.strategy);
     if (!forced) {
-      return Fail("--strategy must be lastupdated, history or per-patient", kExitUsage);
+      return Fail("--strategy must be lastupdated, history, bulk-export or per-patient",
+                  kExitUsage);
     }
   }
   if (command.store.empty() && !command.plan_only) {
@@ -254,10 +255,7 @@ int RunSync(SyncCommandOptions command) {
     PrintPlan(command, command.site, plan);
     return kExitOk;
   }
-  sync::SyncOptions options;
-  options.site = command.site;
-  options.base_url = command.fhir_base;
-  options.patient_cohort = command.patients;
+  sync::SyncOptions options = sync::SiteSyncOptions(**connection, command.patients);
   return RunPlan(command, source, plan, options);
 }
 
@@ -302,8 +300,8 @@ void AddSyncCommand(CLI::App& app, std::function<int()>& run) {
       "--patients-file", options->patients_file,
       "With --fhir-base: a file of patient ids for per-patient refresh, one a line");
   command->add_option("--strategy", options->strategy,
-                      "Use this strategy wherever it is possible: lastupdated, history or "
-                      "per-patient (default: the best per type)");
+                      "Use this strategy wherever it is possible: lastupdated, history, "
+                      "bulk-export or per-patient (default: the best per type)");
   command->add_option("--page-size", options->page_size, "_count asked for (default 1000)")
       ->check(CLI::Range(1, 10000));
   command

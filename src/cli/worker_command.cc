@@ -5,8 +5,6 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -18,9 +16,11 @@
 #include "fleet/worker.h"
 #include "observe/log.h"
 #include "sites/site_bundle.h"
+#include "sites/site_connection.h"
 #include "store/replica_store.h"
-#include "sync/http_page_source.h"
-#include "sync/sqlite_sync_sink.h"
+#include "sync/site_page_source.h"
+#include "sync/site_sync.h"
+#include "sync/store_sync_sink.h"
 
 namespace fhirbridge::cli {
 namespace {
@@ -52,21 +52,16 @@ int Fail(const std::string& message, int code) {
   return code;
 }
 
-// Patient ids of a "file:PATH" cohort, one a line; other cohorts give none.
-base::Result<std::vector<std::string>> CohortPatients(const std::string& cohort) {
-  if (!cohort.starts_with("file:")) return std::vector<std::string>{};
-  std::ifstream file(cohort.substr(5));
-  if (!file) {
-    return base::Fail(base::ErrorCode::kConfigNotFound, "the cohort's patient file is unreadable",
-                      "sync.patient_cohort");
-  }
-  std::vector<std::string> ids;
-  std::string line;
-  while (std::getline(file, line)) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty() && line.front() != '#') ids.push_back(line);
-  }
-  return ids;
+// Patient ids of a work item's cohort: "all" (or empty) gives none, "file:PATH" the file's lines,
+// "group:ID" the Group's Patient members read from the site.
+base::Result<std::vector<std::string>> CohortPatients(const std::string& cohort,
+                                                      sites::SiteConnection& connection) {
+  if (cohort.empty() || cohort == "all") return std::vector<std::string>{};
+  if (cohort == connection.config().patient_cohort) return sync::ResolvePatientCohort(connection);
+  return base::Fail(base::ErrorCode::kConfigInvalid,
+                    "the work item's cohort is not the site bundle's sync.patient_cohort; plan "
+                    "the fleet again after changing the bundle",
+                    connection.config().name);
 }
 
 int RunWorker(const WorkerCommandOptions& command) {
@@ -92,28 +87,35 @@ int RunWorker(const WorkerCommandOptions& command) {
   options.once = command.once;
 
   sync::LogProgress progress;
-  const std::filesystem::path data = home->folder / "fleet";
+  sites::SiteLocation location;
+  location.folder = command.folder;
+  location.home = command.home;
   auto runner = [&](fleet::LeaseGuard& guard) -> base::Status {
     const store::WorkLease lease = guard.lease();
-    auto site = sites::LoadSite(command.folder, lease.key.site, environment);
-    if (!site) return std::unexpected(site.error());
-    auto patients = CohortPatients(lease.key.cohort);
+    // The site as every runtime feature reaches it: its bundle, token, traffic policy and the
+    // capability matrix of what it granted (which decides the type's strategy, or its reason).
+    auto opened = sites::OpenSiteByName(location, lease.key.site, environment);
+    if (!opened) return std::unexpected(opened.error());
+    sites::SiteConnection& connection = *opened->connection;
+    if (auto matrix = connection.LoadCapabilities(); !matrix) {
+      return std::unexpected(matrix.error());
+    }
+    auto patients = CohortPatients(lease.key.cohort, connection);
     if (!patients) return std::unexpected(patients.error());
-    std::error_code ignored;
-    std::filesystem::create_directories(data, ignored);
-    // Stand-ins until the site client and the store's sync sink are wired in: plain HTTP
-    // without a token, and one SQLite file per site in the runtime home.
-    auto sink =
-        sync::SqliteSyncSink::Open((data / (lease.key.site + ".db")).string(), lease.key.site);
+    // The site's data goes into the shared store itself, beside the work queue.
+    auto sink = sync::StoreSyncSink::Open({command.store, command.schema}, lease.key.site);
     if (!sink) return std::unexpected(sink.error());
-    sync::HttpPageSource source;
-    sync::SyncOptions sync_options;
-    sync_options.site = lease.key.site;
-    sync_options.base_url = site->config.base_url;
+    sync::SitePageSource source(connection, sites::MaintenanceMode::kWait);
+    sync::SyncOptions sync_options = sync::SiteSyncOptions(connection, std::move(*patients));
     sync_options.page_size = command.page_size;
-    sync_options.patient_cohort = std::move(*patients);
     fleet::SyncItemContext context{
-        source, **sink, progress, **store, sync_options, site->config.requests_per_second, {}};
+        source,
+        **sink,
+        progress,
+        **store,
+        sync_options,
+        connection.config().requests_per_second,
+        sync::PermissionsFromMatrix(*connection.capabilities(), {lease.key.resource_type})};
     auto result = fleet::RunSyncItem(guard, context);
     if (!result) return std::unexpected(result.error());
     return {};

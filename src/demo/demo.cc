@@ -19,10 +19,11 @@
 #include "sandbox/tenant.h"
 #include "sandbox/tenant_config.h"
 #include "sites/site_bundle.h"
+#include "store/replica_store.h"
 #include "sync/engine.h"
 #include "sync/plan.h"
 #include "sync/progress.h"
-#include "sync/sqlite_sync_sink.h"
+#include "sync/store_sync_sink.h"
 #include "synth/sandbox_admin.h"
 #include "synth/seeder.h"
 #include "traffic/site_client.h"
@@ -186,12 +187,21 @@ base::Status WriteFile(const fs::path& path, const std::string& text) {
 // Live rows of the store for one site, by type and id, with their content hash.
 base::Result<std::map<std::string, std::map<std::string, std::string>>> LiveBySite(
     const std::string& store_path, const std::string& site) {
-  auto sink = sync::SqliteSyncSink::Open(store_path, site);
-  if (!sink) return base::Fail(sink.error());
-  auto rows = (*sink)->LiveRows();
-  if (!rows) return base::Fail(rows.error());
+  auto store = store::OpenReplicaStore({store_path, {}});
+  if (!store) return base::Fail(store.error());
+  auto counts = (*store)->CountResources(site);
+  if (!counts) return base::Fail(counts.error());
   std::map<std::string, std::map<std::string, std::string>> live;
-  for (const auto& row : *rows) live[row.type][row.id] = row.content_hash;
+  for (const auto& [type, count] : *counts) {
+    auto versions = (*store)->ListVersions(site, type);
+    if (!versions) return base::Fail(versions.error());
+    std::vector<std::string> ids;
+    ids.reserve(versions->size());
+    for (const store::VersionEntry& entry : *versions) ids.push_back(entry.id);
+    auto hashes = (*store)->GetContentHashes(site, type, ids);
+    if (!hashes) return base::Fail(hashes.error());
+    live[type] = std::move(*hashes);
+  }
   return live;
 }
 
@@ -336,7 +346,7 @@ SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer&
 
   auto before = LiveBySite(store_path, tenant.name);
   if (!before) return fail("store", before.error());
-  auto sink = sync::SqliteSyncSink::Open(store_path, tenant.name);
+  auto sink = sync::StoreSyncSink::Open({store_path, {}}, tenant.name);
   if (!sink) return fail("store", sink.error());
   sync::SyncOptions sync_options;
   sync_options.site = tenant.name;

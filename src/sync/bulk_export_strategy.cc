@@ -125,7 +125,7 @@ base::Result<Tombstone> ParseDeletion(std::string_view line, const std::string& 
       url.find('/', slash + 1) != std::string::npos) {
     return malformed();
   }
-  return Tombstone{type, url.substr(slash + 1), 0};
+  return Tombstone{type, url.substr(slash + 1), 0, {}};
 }
 
 // PHI-free summaries of an error file's OperationOutcome: severity and code of each issue.
@@ -385,7 +385,7 @@ struct BulkExportRun::Impl {
       auto live = sink.LiveIds(plan.type);
       if (!live) return Fail(live.error());
       for (const std::string& id : *live) {
-        if (!seen_ids.contains(id)) absent.push_back({plan.type, id, 0});
+        if (!seen_ids.contains(id)) absent.push_back({plan.type, id, 0, {}});
       }
     }
     const std::string finished_job = job;

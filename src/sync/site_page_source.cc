@@ -7,6 +7,7 @@ namespace fhirbridge::sync {
 base::Result<FetchResponse> SitePageSource::Get(const FetchRequest& request) {
   ++calls_;
   traffic::SiteRequest site_request;
+  site_request.method = request.method;  // GET, or DELETE for a Bulk Data job's status URL
   site_request.target = request.url;
   site_request.headers = request.headers;
   site_request.priority = traffic::Priority::kBackground;

@@ -1,9 +1,12 @@
 #include "sync/site_sync.h"
 
+#include <algorithm>
 #include <fstream>
+#include <memory>
 #include <utility>
 
 #include "fhir/json.h"
+#include "sync/site_page_source.h"
 
 namespace fhirbridge::sync {
 
@@ -103,14 +106,24 @@ base::Result<PlanInputs> SitePlanInputs(sites::SiteConnection& connection) {
   auto cohort = ResolvePatientCohort(connection);
   if (!cohort) return base::Fail(cohort.error());
   inputs.patient_cohort = std::move(*cohort);
+  // A Group cohort is also the Group a Bulk Data export can run on.
+  const std::string& configured = connection.config().patient_cohort;
+  if (configured.starts_with("group:")) inputs.export_group_id = configured.substr(6);
   return inputs;
 }
 
-SyncOptions SiteSyncOptions(const sites::SiteConfig& config, std::vector<std::string> cohort) {
+SyncOptions SiteSyncOptions(sites::SiteConnection& connection, std::vector<std::string> cohort) {
+  const sites::SiteConfig& config = connection.config();
   SyncOptions options;
   options.site = config.name;
   options.base_url = config.base_url;
   options.patient_cohort = std::move(cohort);
+  // Bulk Data files download in parallel, one source per thread, within the site's limit on
+  // requests in flight (the connection enforces it across threads in any case).
+  options.export_parallel_downloads = std::max(1, static_cast<int>(config.max_concurrent));
+  options.download_sources = [&connection]() -> std::unique_ptr<PageSource> {
+    return std::make_unique<SitePageSource>(connection, sites::MaintenanceMode::kWait);
+  };
   return options;
 }
 

@@ -33,7 +33,8 @@ base::Result<std::vector<std::string>> ResolvePatientCohort(sites::SiteConnectio
 // LoadCapabilities): kConfigInvalid before; kMalformedResponse when the statement does not read.
 base::Result<PlanInputs> SitePlanInputs(sites::SiteConnection& connection);
 
-// The engine's options for the site: its name, base URL and cohort.
-SyncOptions SiteSyncOptions(const sites::SiteConfig& config, std::vector<std::string> cohort);
+// The engine's options for the site: its name, base URL and cohort, and Bulk Data downloads
+// through `connection` (which must outlive the options) up to traffic.max_concurrent at once.
+SyncOptions SiteSyncOptions(sites::SiteConnection& connection, std::vector<std::string> cohort);
 
 }  // namespace fhirbridge::sync

@@ -127,7 +127,7 @@ TEST_F(StoreSyncSinkTest, CheckpointsCommitWithTheirPage) {
 }
 
 TEST_F(StoreSyncSinkTest, RecordsRunsAndQuarantine) {
-  RunRecord run{"site", "Observation", "history", "running", "", 0, 0, 0};
+  RunRecord run{"site", "Observation", "history", "running", "", 0, 0, 0, {}};
   auto id = sink_->BeginRun(run);
   ASSERT_TRUE(id);
   ASSERT_TRUE(sink_->CommitPage({key_, {Version("a", 1, "2026-01-01T00:00:00Z")}, {}, {}}));
