@@ -344,13 +344,21 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
   const TimePoint deadline = started + policy_.retry.max_total;
   int retry_number = 1;  // the policy's attempt number: token renewals do not count
   bool token_renewed = false;
+  // What this request's previous attempt got ("HTTP 500", "no response"), so that a breaker
+  // opened by its own retries names the answer that opened it.
+  std::string last_answer;
 
   while (true) {
     // The breaker first: an open breaker must not cost a throttle token.
     if (auto allowed = breaker_.Allow(); !allowed) {
       metrics_->breaker_rejections->Increment();
       PublishState();
-      return base::Fail(allowed.error());
+      base::Error error = allowed.error();
+      if (!last_answer.empty()) {
+        error.diagnostic = "Site " + policy_.site + " failed " + std::to_string(result.attempts) +
+                           " attempts (last: " + last_answer + "). " + error.diagnostic;
+      }
+      return base::Fail(std::move(error));
     }
     const Admission admission = throttle_.AcquireUntil(request.priority, deadline);
     if (admission.waited > Duration::zero()) {
@@ -526,12 +534,12 @@ base::Result<SiteResponse> SiteClient::Send(const SiteRequest& request) {
           "the site acted on it is unknown.";
       return base::Fail(std::move(error));
     }
+    last_answer = answer ? "HTTP " + std::to_string(answer->status) : std::string("no response");
     ++retry_number;
     const std::optional<Duration> delay =
         retry_.NextDelay(retry_number, clock_.Now() - started, retry_after);
     if (!delay) {
-      const std::string last =
-          answer ? "HTTP " + std::to_string(answer->status) : std::string("no response");
+      const std::string& last = last_answer;
       return base::Fail(
           ErrorCode::kRetriesExhausted,
           "Site " + policy_.site + " still failed after " + std::to_string(result.attempts) +
