@@ -5,7 +5,6 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -46,21 +45,6 @@ struct SyncCommandOptions {
 int Fail(const std::string& message, int code) {
   std::cerr << "fhirbridge sync: " << message << "\n";
   return code;
-}
-
-// Patient ids, one a line; blank lines and lines starting with '#' are skipped.
-base::Result<std::vector<std::string>> ReadCohort(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) {
-    return base::Fail(base::ErrorCode::kIoFailure, "Cannot read the patients file.", path);
-  }
-  std::vector<std::string> ids;
-  std::string line;
-  while (std::getline(file, line)) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty() && line.front() != '#') ids.push_back(line);
-  }
-  return ids;
 }
 
 nlohmann::json ReportJson(const std::vector<sync::TypePlan>& plan, const sync::SyncReport* report,
@@ -217,7 +201,7 @@ int RunSync(SyncCommandOptions command) {
     return Fail("--fhir-base must be an http:// or https:// URL", kExitUsage);
   }
   if (!command.patients_file.empty()) {
-    auto cohort = ReadCohort(command.patients_file);
+    auto cohort = sync::ReadCohortFile(command.patients_file);
     if (!cohort) return Fail(cohort.error().ToString(), kExitUsage);
     command.patients.insert(command.patients.end(), cohort->begin(), cohort->end());
   }

@@ -32,9 +32,7 @@ std::map<std::string, TypePermission> PermissionsFromMatrix(const auth::Capabili
   return permissions;
 }
 
-namespace {
-
-base::Result<std::vector<std::string>> CohortFromFile(const std::string& path) {
+base::Result<std::vector<std::string>> ReadCohortFile(const std::string& path) {
   std::ifstream file(path);
   if (!file) {
     return base::Fail(base::ErrorCode::kIoFailure, "cannot read the patient cohort file", path);
@@ -47,6 +45,8 @@ base::Result<std::vector<std::string>> CohortFromFile(const std::string& path) {
   }
   return ids;
 }
+
+namespace {
 
 base::Result<std::vector<std::string>> CohortFromGroup(sites::SiteConnection& connection,
                                                        const std::string& group_id) {
@@ -80,7 +80,7 @@ base::Result<std::vector<std::string>> CohortFromGroup(sites::SiteConnection& co
 base::Result<std::vector<std::string>> ResolvePatientCohort(sites::SiteConnection& connection) {
   const std::string& cohort = connection.config().patient_cohort;
   if (cohort.empty() || cohort == "all") return std::vector<std::string>{};
-  if (cohort.starts_with("file:")) return CohortFromFile(cohort.substr(5));
+  if (cohort.starts_with("file:")) return ReadCohortFile(cohort.substr(5));
   if (cohort.starts_with("group:")) return CohortFromGroup(connection, cohort.substr(6));
   return base::Fail(base::ErrorCode::kConfigInvalid,
                     "sync.patient_cohort is \"all\", \"group:<id>\" or \"file:<path>\"",

@@ -23,6 +23,10 @@ namespace fhirbridge::sync {
 std::map<std::string, TypePermission> PermissionsFromMatrix(const auth::CapabilityMatrix& matrix,
                                                             const std::vector<std::string>& types);
 
+// Patient ids from a file, one a line; blank lines and lines starting with '#' are skipped.
+// kIoFailure when the file cannot be read.
+base::Result<std::vector<std::string>> ReadCohortFile(const std::string& path);
+
 // The patient ids of sync.patient_cohort: none for "all"; the lines of the file for
 // "file:<path>" (blank lines and '#' comments skipped); the Patient members of the Group for
 // "group:<id>", read through the connection. kConfigInvalid for another form, kIoFailure for an
