@@ -2,14 +2,15 @@
 
 // A SyncSink decorator that writes only while this worker holds the work item's lease: before
 // each CommitPage (and Quarantine) it extends the lease (a heartbeat on the caller's thread) and
-// refuses with kLeaseLost, writing nothing, once the lease expired or was taken over. A worker
-// that stalled past its lease (a long GC-like pause, a partitioned network) so stops at its next
-// page instead of moving the checkpoint under the worker that took the item over.
+// refuses with kLeaseLost, writing nothing, once the lease expired or was taken over. Each page
+// is then committed with the lease as its fence (SyncSink::CommitFencedPage), which the store
+// checks inside the page's own transaction, so a takeover between the heartbeat and the commit
+// cannot let the old holder move the checkpoint under the new one. A worker that stalled past its
+// lease (a long pause, a partitioned network) so stops at its next page.
 //
-// Limitation: the check and the write are two statements, not one transaction, because the
-// store's WritePage carries no lease token. A holder whose lease expires in the moment between
-// them can still commit that one page. The page itself is harmless (writes are idempotent and
-// newer-wins); only its checkpoint can step back, and the next run reads the overlap again.
+// The inner sink must write into the store that holds the work items (the fence is checked
+// there). A quarantined page is fenced by the heartbeat only: it writes no resources and no
+// checkpoint.
 //
 // Thread safety: as the inner sink.
 

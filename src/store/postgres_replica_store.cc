@@ -245,6 +245,7 @@ class PostgresReplicaStore final : public ReplicaStore {
 
     auto transaction = PgTransaction::Begin(connection_);
     if (!transaction) return std::unexpected(transaction.error());
+    if (page.lease_fence) STORE_TRY(HoldLease(*page.lease_fence));
 
     outcome.malformed = static_cast<std::int64_t>(malformed.size());
     STORE_TRY(InsertMalformed(page, malformed));
@@ -561,6 +562,19 @@ class PostgresReplicaStore final : public ReplicaStore {
                      std::string(worker_id),
                      result->Int64(0, 4),
                      result->Int64(0, 5)};
+  }
+
+  // Inside a transaction: kLeaseLost unless the fence's lease is held and unexpired. FOR SHARE
+  // locks the row until the commit, so a Lease taking the item over (an UPDATE of the row)
+  // waits for the page instead of slipping in between the check and the commit.
+  base::Status HoldLease(const LeaseFence& fence) {
+    auto result = connection_.Query(
+        "SELECT 1 FROM work_items WHERE id = $1 AND lease_token = $2 AND state = 'leased' AND "
+        "lease_expires_at_us > " PG_NOW_US " FOR SHARE",
+        {Number(fence.item_id), Number(fence.lease_token)}, "check the page's lease");
+    if (!result) return std::unexpected(result.error());
+    if (result->rows() == 0) return LeaseLost();
+    return {};
   }
 
   base::Result<WorkLease> Heartbeat(const WorkLease& lease,

@@ -72,6 +72,13 @@ struct Tombstone {
   Micros deleted_at = 0;
 };
 
+// A fleet work item's lease as a condition of a write: the write commits only while the lease
+// with this token is still held and unexpired, checked inside the write's own transaction.
+struct LeaseFence {
+  std::int64_t item_id = 0;
+  std::int64_t lease_token = 0;
+};
+
 // One page of a sync, as fetched. The resources are views the caller keeps alive for the call
 // (for example into the Bundle text BundlePageReader split).
 struct Page {
@@ -84,6 +91,10 @@ struct Page {
   // rolled back with kInvalidParameter (the checkpoint is written last).
   std::optional<Checkpoint> checkpoint;
   std::optional<std::int64_t> sync_run_id;  // whose counters the page adds to
+  // Set by fleet workers: the page is written only while this lease is held; otherwise
+  // kLeaseLost and nothing of the page is kept. On PostgreSQL the check locks the item's row
+  // until the commit, so a worker taking the item over waits for the page instead of racing it.
+  std::optional<LeaseFence> lease_fence;
 };
 
 struct PageOutcome {

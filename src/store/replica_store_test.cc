@@ -624,6 +624,43 @@ TYPED_TEST(ReplicaStoreTest, AnExpiredLeaseIsTakenOverAndTheOldHolderLosesIt) {
   EXPECT_EQ(item->holder, "worker-live");
 }
 
+TYPED_TEST(ReplicaStoreTest, APageFencedByALostLeaseWritesNothing) {
+  ASSERT_TRUE(this->store_->AddWorkItem({"site-a", "Patient", ""}));
+  auto stalled = this->store_->Lease("worker-stalled", 200ms);
+  ASSERT_TRUE(stalled && *stalled);
+  const LeaseFence stalled_fence{(*stalled)->item_id, (*stalled)->token};
+
+  Page held = MakePage({Resource("Patient", "p1", "1", "2026-01-01T00:00:00Z")});
+  held.checkpoint = Checkpoint{{"site-a", "Patient", ""}, R"({"page":1})", 0, {}};
+  held.lease_fence = stalled_fence;
+  EXPECT_EQ(this->Write(held).stored, 1);
+
+  // Expired but not yet taken over, then taken over: either way the page is refused whole.
+  std::this_thread::sleep_for(300ms);
+  Page late = MakePage({Resource("Patient", "p2", "1", "2026-01-02T00:00:00Z")});
+  late.checkpoint = Checkpoint{{"site-a", "Patient", ""}, R"({"page":2})", 0, {}};
+  late.lease_fence = stalled_fence;
+  auto refused = this->store_->WritePage(late);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, base::ErrorCode::kLeaseLost);
+
+  auto other = this->OpenAnother();
+  ASSERT_NE(other, nullptr);
+  auto taken = other->Lease("worker-live", 10s);
+  ASSERT_TRUE(taken && *taken);
+  refused = this->store_->WritePage(late);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, base::ErrorCode::kLeaseLost);
+  EXPECT_EQ(this->Count("Patient"), 1);
+  EXPECT_EQ(this->store_->GetCheckpoint({"site-a", "Patient", ""}).value()->state, R"({"page":1})");
+
+  late.lease_fence = LeaseFence{(*taken)->item_id, (*taken)->token};
+  auto written = other->WritePage(late);
+  ASSERT_TRUE(written) << written.error().diagnostic;
+  EXPECT_EQ(this->Count("Patient"), 2);
+  EXPECT_EQ(this->store_->GetCheckpoint({"site-a", "Patient", ""}).value()->state, R"({"page":2})");
+}
+
 TYPED_TEST(ReplicaStoreTest, TwoWorkersNeverHoldTheSameItemAtOnce) {
   constexpr int kItems = 120;
   for (int i = 0; i < kItems; ++i) {

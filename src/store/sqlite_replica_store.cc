@@ -242,6 +242,7 @@ class SqliteReplicaStore final : public ReplicaStore {
 
     auto transaction = TransactionGuard::Begin(database_);
     if (!transaction) return std::unexpected(transaction.error());
+    if (page.lease_fence) STORE_TRY(HoldLease(*page.lease_fence));
     PageOutcome outcome;
 
     for (const PreparedResource& resource : prepared_) {
@@ -639,6 +640,23 @@ RETURNING id, site, resource_type, cohort, lease_token, lease_expires_at_us)sql"
                     scope->ColumnInt64(5)};
     STORE_TRY(scope->Run());
     return lease;
+  }
+
+  // Inside a write transaction (which already excludes every other writer, a takeover
+  // included): kLeaseLost unless the fence's lease is held and unexpired.
+  base::Status HoldLease(const LeaseFence& fence) {
+    auto statement = Cached(
+        "SELECT 1 FROM work_items WHERE id = ?1 AND lease_token = ?2 AND state = 'leased' "
+        "AND lease_expires_at_us > ?3");
+    if (!statement) return std::unexpected(statement.error());
+    StatementScope scope(**statement);
+    STORE_TRY(scope->BindInt64(1, fence.item_id));
+    STORE_TRY(scope->BindInt64(2, fence.lease_token));
+    STORE_TRY(scope->BindInt64(3, NowMicros()));
+    auto has_row = scope->Step();
+    if (!has_row) return std::unexpected(has_row.error());
+    if (!*has_row) return LeaseLost();
+    return {};
   }
 
   base::Result<WorkLease> Heartbeat(const WorkLease& lease,

@@ -9,4 +9,9 @@ const std::string* FetchResponse::FindHeader(std::string_view lower_case_name) c
   return nullptr;
 }
 
+base::Status SyncSink::CommitFencedPage(const PageWrite& /*page*/, const LeaseFence& /*fence*/) {
+  return base::Fail(base::ErrorCode::kInvalidPrecondition,
+                    "this sync sink cannot check a work item's lease; the page was not written");
+}
+
 }  // namespace fhirbridge::sync

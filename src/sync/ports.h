@@ -87,6 +87,12 @@ struct PageWrite {
   std::optional<std::string> checkpoint;
 };
 
+// A fleet work item's lease that a write depends on.
+struct LeaseFence {
+  std::int64_t item_id = 0;
+  std::int64_t lease_token = 0;
+};
+
 // What the sink holds about one stored resource.
 struct StoredResourceInfo {
   std::int64_t version = 0;
@@ -132,6 +138,11 @@ class SyncSink {
   // when versions are unknown, when its content hash differs), its tombstones (applied unless
   // the stored version is newer than the deleting one) and the checkpoint, all or nothing.
   virtual base::Status CommitPage(const PageWrite& page) = 0;
+
+  // CommitPage that keeps nothing (kLeaseLost) unless `fence`'s lease is still held when the
+  // page's transaction commits. Only a sink writing into the store that holds the work items can
+  // check that; the others refuse with kInvalidPrecondition and write nothing.
+  virtual base::Status CommitFencedPage(const PageWrite& page, const LeaseFence& fence);
 
   // What is stored about `type/id`, or nullopt if nothing is.
   virtual base::Result<std::optional<StoredResourceInfo>> ReadResource(const std::string& type,

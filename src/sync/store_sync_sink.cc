@@ -59,7 +59,14 @@ base::Result<std::optional<std::string>> StoreSyncSink::ReadCheckpoint(const Che
   return std::optional<std::string>((*checkpoint)->state);
 }
 
-base::Status StoreSyncSink::CommitPage(const PageWrite& page) {
+base::Status StoreSyncSink::CommitPage(const PageWrite& page) { return Commit(page, std::nullopt); }
+
+base::Status StoreSyncSink::CommitFencedPage(const PageWrite& page, const LeaseFence& fence) {
+  return Commit(page, store::LeaseFence{fence.item_id, fence.lease_token});
+}
+
+base::Status StoreSyncSink::Commit(const PageWrite& page,
+                                   const std::optional<store::LeaseFence>& fence) {
   store::Page write;
   write.site = site_;
   write.fetched_at = store::NowMicros();
@@ -96,6 +103,7 @@ base::Status StoreSyncSink::CommitPage(const PageWrite& page) {
     checkpoint.state = *page.checkpoint;
     write.checkpoint = std::move(checkpoint);
   }
+  write.lease_fence = fence;
   std::lock_guard lock(mutex_);
   write.sync_run_id = run_id_;
   if (write.checkpoint) write.checkpoint->sync_run_id = run_id_;

@@ -48,6 +48,8 @@ class StoreSyncSink final : public SyncSink {
 
   base::Result<std::optional<std::string>> ReadCheckpoint(const CheckpointKey& key) override;
   base::Status CommitPage(const PageWrite& page) override;
+  // The lease is checked by the store inside the page's transaction (store::Page::lease_fence).
+  base::Status CommitFencedPage(const PageWrite& page, const LeaseFence& fence) override;
   base::Result<std::optional<StoredResourceInfo>> ReadResource(const std::string& type,
                                                                const std::string& id) override;
   base::Result<std::map<std::string, std::string>> ContentHashes(
@@ -74,6 +76,7 @@ class StoreSyncSink final : public SyncSink {
   store::ReplicaStore& store() { return *store_; }
 
  private:
+  base::Status Commit(const PageWrite& page, const std::optional<store::LeaseFence>& fence);
   // The engine's content hash of a stored resource's raw JSON.
   base::Result<std::string> EngineHash(const std::string& raw, const std::string& type);
 

@@ -148,5 +148,30 @@ TEST_F(StoreSyncSinkTest, RecordsRunsAndQuarantine) {
   EXPECT_EQ((*pages)[0].body, "{");
 }
 
+TEST(StoreSyncSinkFenceTest, AFencedPageIsWrittenOnlyUnderTheLeaseItNames) {
+  auto opened = store::OpenReplicaStore({":memory:", {}});
+  ASSERT_TRUE(opened) << opened.error().ToString();
+  store::ReplicaStore& store = **opened;
+  ASSERT_TRUE(store.AddWorkItem({"site", "Observation", ""}));
+  auto lease = store.Lease("worker", std::chrono::seconds(30));
+  ASSERT_TRUE(lease && *lease);
+  StoreSyncSink sink(std::move(*opened), "site");
+  const CheckpointKey key{"site", "Observation", ""};
+
+  const LeaseFence stale{(*lease)->item_id, (*lease)->token - 1};
+  const auto refused = sink.CommitFencedPage(
+      {key, {Version("a", 1, "2026-01-01T00:00:00Z")}, {}, std::string(R"({"page":1})")}, stale);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, base::ErrorCode::kLeaseLost);
+  EXPECT_FALSE(sink.ReadResource("Observation", "a").value());
+  EXPECT_FALSE(sink.ReadCheckpoint(key).value());
+
+  const LeaseFence held{(*lease)->item_id, (*lease)->token};
+  ASSERT_TRUE(sink.CommitFencedPage(
+      {key, {Version("a", 1, "2026-01-01T00:00:00Z")}, {}, std::string(R"({"page":1})")}, held));
+  EXPECT_TRUE(sink.ReadResource("Observation", "a").value());
+  EXPECT_EQ(sink.ReadCheckpoint(key).value(), std::optional<std::string>(R"({"page":1})"));
+}
+
 }  // namespace
 }  // namespace fhirbridge::sync
