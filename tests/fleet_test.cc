@@ -24,6 +24,7 @@
 #include "fleet/work_planning.h"
 #include "fleet/worker.h"
 #include "http_page_source.h"
+#include "postgres_test_schema.h"
 #include "sandbox_test_server.h"
 #include "store/postgres.h"
 #include "store/postgres_replica_store.h"
@@ -56,26 +57,14 @@ class NoProgress : public sync::ProgressObserver {
 class FleetTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* skip = std::getenv("FHIRBRIDGE_SKIP_POSTGRES");
-    if (skip != nullptr && std::string(skip) == "1") GTEST_SKIP() << "FHIRBRIDGE_SKIP_POSTGRES=1";
-    const char* dsn = std::getenv("FHIRBRIDGE_TEST_POSTGRES_DSN");
-    ASSERT_TRUE(dsn != nullptr && *dsn != '\0')
-        << "FHIRBRIDGE_TEST_POSTGRES_DSN is not set; run through ctest (postgres fixture) or "
-           "eval \"$(scripts/postgres.sh start)\"";
-    dsn_ = dsn;
-    schema_ = "fleet_" + RandomSuffix();
+    postgres_.Name("fleet");
+    if (IsSkipped() || HasFatalFailure()) return;
+    dsn_ = postgres_.dsn();
+    schema_ = postgres_.schema();
     store_ = Open();
   }
 
-  void TearDown() override {
-    if (dsn_.empty()) return;
-    auto connection = store::PgConnection::Connect(dsn_, "");
-    ASSERT_TRUE(connection) << connection.error().diagnostic;
-    auto dropped = connection->Execute(
-        "DROP SCHEMA IF EXISTS " + connection->QuoteIdentifier(schema_) + " CASCADE",
-        "drop a test schema");
-    EXPECT_TRUE(dropped) << dropped.error().diagnostic;
-  }
+  void TearDown() override { postgres_.Drop(); }
 
   std::unique_ptr<store::ReplicaStore> Open() {
     auto opened = store::OpenPostgresReplicaStore(dsn_, schema_);
@@ -114,6 +103,7 @@ class FleetTest : public ::testing::Test {
     return options;
   }
 
+  PostgresTestSchema postgres_;
   std::string dsn_;
   std::string schema_;
   std::unique_ptr<store::ReplicaStore> store_;

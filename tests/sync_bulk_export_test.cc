@@ -117,26 +117,6 @@ sync::SyncOptions ExportOptions(const std::string& site, const std::string& base
   return options;
 }
 
-SyncState Stored(sync::StoreSyncSink& sink) {
-  SyncState stored;
-  auto rows = sink.LiveRows();
-  EXPECT_TRUE(rows) << rows.error().ToString();
-  if (rows) {
-    for (const auto& row : *rows) {
-      EXPECT_TRUE(stored.emplace(std::pair(row.type, row.id), row.version).second)
-          << "duplicate " << row.type;
-    }
-  }
-  return stored;
-}
-
-void ExpectSucceeded(const sync::SyncReport& report) {
-  for (const sync::TypeOutcome& outcome : report.types) {
-    EXPECT_TRUE(outcome.succeeded)
-        << outcome.type << ": " << (outcome.error ? outcome.error->ToString() : "");
-  }
-}
-
 class SyncBulkExportTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -229,8 +209,8 @@ TEST_F(SyncBulkExportTest, FullThenIncrementalSinceExportEqualsTheSandbox) {
 
   const sync::SyncReport first = RunSync(plan);
   ExpectSucceeded(first);
-  EXPECT_EQ(Stored(*sink_), SandboxState(base_, kTypes))
-      << DescribeDifference(Stored(*sink_), SandboxState(base_, kTypes));
+  EXPECT_EQ(StoredState(*sink_), SandboxState(base_, kTypes))
+      << DescribeDifference(StoredState(*sink_), SandboxState(base_, kTypes));
   for (const auto& outcome : first.types) {
     EXPECT_TRUE(outcome.export_kicked_off);
     EXPECT_FALSE(outcome.export_resumed);
@@ -246,14 +226,7 @@ TEST_F(SyncBulkExportTest, FullThenIncrementalSinceExportEqualsTheSandbox) {
   EXPECT_FALSE(since.empty());
 
   // Creates, updates and deletes, then an export with _since.
-  SeedPatients(base_, 2, 2);
-  const std::vector<std::string> observations = SandboxIds(base_, "Observation");
-  const std::vector<std::string> conditions = SandboxIds(base_, "Condition");
-  UpdateResource(base_, "Observation", observations.at(3));
-  UpdateResource(base_, "Patient", patients.at(1));
-  DeleteResource(base_, "Observation", observations.at(5));
-  DeleteResource(base_, "Condition", conditions.at(0));
-  DeleteResource(base_, "Patient", patients.at(2));
+  ChangeSandboxSlightly(base_, patients);
 
   const std::int64_t written_before = sink_->resources_written();
   const sync::SyncReport second = RunSync(plan);
@@ -262,8 +235,8 @@ TEST_F(SyncBulkExportTest, FullThenIncrementalSinceExportEqualsTheSandbox) {
     EXPECT_EQ(outcome.deletion_check, "deleted-files") << outcome.type;
     EXPECT_EQ(outcome.tombstones_received, 1) << outcome.type;
   }
-  EXPECT_EQ(Stored(*sink_), SandboxState(base_, kTypes))
-      << DescribeDifference(Stored(*sink_), SandboxState(base_, kTypes));
+  EXPECT_EQ(StoredState(*sink_), SandboxState(base_, kTypes))
+      << DescribeDifference(StoredState(*sink_), SandboxState(base_, kTypes));
   // Only what changed was exported: the new patients' resources and the updates.
   EXPECT_LT(sink_->resources_written() - written_before, 20);
   EXPECT_GT(Checkpoint("Observation").value("since", ""), since);
@@ -278,8 +251,8 @@ TEST_F(SyncBulkExportTest, SurvivesRateLimitsAndServiceUnavailableWhilePollingAn
   SetFaults(sandbox_.origin(), "open-lab", "{}");
   SetTraffic(sandbox_.origin(), "open-lab", "{}");
   ExpectSucceeded(report);
-  EXPECT_EQ(Stored(*sink_), SandboxState(base_, kTypes))
-      << DescribeDifference(Stored(*sink_), SandboxState(base_, kTypes));
+  EXPECT_EQ(StoredState(*sink_), SandboxState(base_, kTypes))
+      << DescribeDifference(StoredState(*sink_), SandboxState(base_, kTypes));
 }
 
 // Ids of `type` in the compartments of the group's members, read by search.
@@ -328,7 +301,7 @@ TEST(SyncBulkExportEpicTest, GroupExportWithoutSinceComparesHashesAndFindsDeleti
   };
   const auto stored_ids = [&](const std::string& type) {
     std::set<std::string> ids;
-    for (const auto& [key, version] : Stored(sink)) {
+    for (const auto& [key, version] : StoredState(sink)) {
       if (key.first == type) ids.insert(key.second);
     }
     return ids;
@@ -426,8 +399,8 @@ TEST(SyncBulkExportKillTest, KilledMidDownloadResumesTheSameJobWithoutASecondKic
   ExpectSucceeded(resumed);
   EXPECT_TRUE(resumed.types[0].export_resumed);
   EXPECT_FALSE(resumed.types[0].export_kicked_off);
-  EXPECT_EQ(Stored(**watcher), SandboxState(base, {"Observation"}))
-      << DescribeDifference(Stored(**watcher), SandboxState(base, {"Observation"}));
+  EXPECT_EQ(StoredState(**watcher), SandboxState(base, {"Observation"}))
+      << DescribeDifference(StoredState(**watcher), SandboxState(base, {"Observation"}));
   // The files committed before the kill were not committed again.
   EXPECT_LT(resumed.types[0].resources_received,
             static_cast<std::int64_t>(SandboxState(base, {"Observation"}).size()));

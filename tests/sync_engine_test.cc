@@ -99,35 +99,14 @@ class SyncEngineTest : public ::testing::Test {
     return RunSync(plan, source);
   }
 
-  std::map<std::pair<std::string, std::string>, std::int64_t> Stored() {
-    std::map<std::pair<std::string, std::string>, std::int64_t> stored;
-    auto rows = sink_->LiveRows();
-    EXPECT_TRUE(rows) << rows.error().ToString();
-    if (rows) {
-      for (const auto& row : *rows) stored[{row.type, row.id}] = row.version;
-    }
-    return stored;
-  }
+  SyncState Stored() { return StoredState(*sink_); }
 
-  static void ExpectSucceeded(const sync::SyncReport& report) {
-    for (const sync::TypeOutcome& outcome : report.types) {
-      EXPECT_TRUE(outcome.succeeded)
-          << outcome.type << ": " << (outcome.error ? outcome.error->ToString() : "");
-    }
-  }
-
-  // Creates, updates and deletes a few resources of each type.
+  // The usual change, then a second update of the same Observation and a second deletion.
   void ChangeSandbox(const std::vector<std::string>& patients) {
-    SeedPatients(base_, 2, 2);
+    ChangeSandboxSlightly(base_, patients);
     const std::vector<std::string> observations = SandboxIds(base_, "Observation");
-    const std::vector<std::string> conditions = SandboxIds(base_, "Condition");
     UpdateResource(base_, "Observation", observations.at(3));
-    UpdateResource(base_, "Observation", observations.at(3));
-    UpdateResource(base_, "Patient", patients.at(1));
-    DeleteResource(base_, "Observation", observations.at(5));
-    DeleteResource(base_, "Observation", observations.at(7));
-    DeleteResource(base_, "Condition", conditions.at(0));
-    DeleteResource(base_, "Patient", patients.at(2));
+    DeleteResource(base_, "Observation", observations.at(6));
   }
 
   // A rate limit the sync runs into, 5xx answers, connections cut midway and expired paging

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "http_page_source.h"
+#include "postgres_test_schema.h"
 #include "sandbox_test_server.h"
 #include "sites/site_connection.h"
 #include "store/postgres.h"
@@ -34,25 +35,13 @@ class SilentProgress : public sync::ProgressObserver {
   void OnEvent(const sync::ProgressEvent&) override {}
 };
 
-std::string RandomSchemaName() {
-  std::random_device device;
-  std::uniform_int_distribution<std::uint32_t> digits(0, 0xffffff);
-  char text[16];
-  std::snprintf(text, sizeof text, "sync_%06x", digits(device));
-  return text;
-}
-
 class SyncPostgresTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* skip = std::getenv("FHIRBRIDGE_SKIP_POSTGRES");
-    if (skip != nullptr && std::string(skip) == "1") GTEST_SKIP() << "FHIRBRIDGE_SKIP_POSTGRES=1";
-    const char* dsn = std::getenv("FHIRBRIDGE_TEST_POSTGRES_DSN");
-    ASSERT_TRUE(dsn != nullptr && *dsn != '\0')
-        << "FHIRBRIDGE_TEST_POSTGRES_DSN is not set; run through ctest (postgres fixture) or "
-           "eval \"$(scripts/postgres.sh start)\"";
-    dsn_ = dsn;
-    schema_ = RandomSchemaName();
+    postgres_.Name("sync");
+    if (IsSkipped() || HasFatalFailure()) return;
+    dsn_ = postgres_.dsn();
+    schema_ = postgres_.schema();
     base_ = sandbox_.origin() + "/open-lab/api/FHIR/R4";
     auto sink = sync::StoreSyncSink::Open({dsn_, schema_}, "open-lab");
     ASSERT_TRUE(sink) << sink.error().ToString();
@@ -61,13 +50,7 @@ class SyncPostgresTest : public ::testing::Test {
 
   void TearDown() override {
     sink_.reset();
-    if (dsn_.empty()) return;
-    auto connection = store::PgConnection::Connect(dsn_, "");
-    ASSERT_TRUE(connection) << connection.error().diagnostic;
-    auto dropped = connection->Execute(
-        "DROP SCHEMA IF EXISTS " + connection->QuoteIdentifier(schema_) + " CASCADE",
-        "drop a test schema");
-    EXPECT_TRUE(dropped) << dropped.error().diagnostic;
+    postgres_.Drop();
   }
 
   sync::SyncOptions Options() {
@@ -79,36 +62,10 @@ class SyncPostgresTest : public ::testing::Test {
     return options;
   }
 
-  SyncState Stored() {
-    SyncState stored;
-    auto rows = sink_->LiveRows();
-    EXPECT_TRUE(rows) << rows.error().ToString();
-    if (rows) {
-      for (const auto& row : *rows) stored[{row.type, row.id}] = row.version;
-    }
-    return stored;
-  }
-
-  static void ExpectSucceeded(const sync::SyncReport& report) {
-    for (const sync::TypeOutcome& outcome : report.types) {
-      EXPECT_TRUE(outcome.succeeded)
-          << outcome.type << ": " << (outcome.error ? outcome.error->ToString() : "");
-    }
-  }
-
-  // Two new patients with theirs, two updates, one deletion of each type.
-  void ChangeSandbox(const std::vector<std::string>& patients) {
-    SeedPatients(base_, 2, 2);
-    const std::vector<std::string> observations = SandboxIds(base_, "Observation");
-    const std::vector<std::string> conditions = SandboxIds(base_, "Condition");
-    UpdateResource(base_, "Observation", observations.at(3));
-    UpdateResource(base_, "Patient", patients.at(1));
-    DeleteResource(base_, "Observation", observations.at(5));
-    DeleteResource(base_, "Condition", conditions.at(0));
-    DeleteResource(base_, "Patient", patients.at(2));
-  }
+  SyncState Stored() { return StoredState(*sink_); }
 
   SandboxTestServer sandbox_;
+  PostgresTestSchema postgres_;
   std::string dsn_;
   std::string schema_;
   std::string base_;
@@ -131,7 +88,7 @@ TEST_F(SyncPostgresTest, SearchAndHistoryStrategiesKeepTheStoreEqualToTheSandbox
 
   // Changes, then each strategy catches up with them, deletions included; applying the same
   // pages again (the second strategy re-reads what the first stored) changes nothing.
-  ChangeSandbox(patients);
+  ChangeSandboxSlightly(base_, patients);
   for (const Strategy strategy : {Strategy::kLastUpdatedWindows, Strategy::kHistorySince}) {
     SCOPED_TRACE(std::string(sync::StrategyName(strategy)));
     const auto plan = PlanFromSandbox(base_, kTypes, {}, strategy);

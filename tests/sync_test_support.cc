@@ -176,4 +176,34 @@ std::vector<sync::TypePlan> PlanFromSandbox(const std::string& base,
   return sync::PlanSync(inputs);
 }
 
+SyncState StoredState(sync::StoreSyncSink& sink) {
+  SyncState stored;
+  auto rows = sink.LiveRows();
+  EXPECT_TRUE(rows) << rows.error().ToString();
+  if (!rows) return stored;
+  for (const auto& row : *rows) {
+    EXPECT_TRUE(stored.emplace(std::pair(row.type, row.id), row.version).second)
+        << "held twice: " << row.type;
+  }
+  return stored;
+}
+
+void ExpectSucceeded(const sync::SyncReport& report) {
+  for (const sync::TypeOutcome& outcome : report.types) {
+    EXPECT_TRUE(outcome.succeeded)
+        << outcome.type << ": " << (outcome.error ? outcome.error->ToString() : "");
+  }
+}
+
+void ChangeSandboxSlightly(const std::string& base, const std::vector<std::string>& patients) {
+  SeedPatients(base, 2, 2);
+  const std::vector<std::string> observations = SandboxIds(base, "Observation");
+  const std::vector<std::string> conditions = SandboxIds(base, "Condition");
+  UpdateResource(base, "Observation", observations.at(3));
+  UpdateResource(base, "Patient", patients.at(1));
+  DeleteResource(base, "Observation", observations.at(5));
+  DeleteResource(base, "Condition", conditions.at(0));
+  DeleteResource(base, "Patient", patients.at(2));
+}
+
 }  // namespace fhirbridge::testing

@@ -9,7 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include "sync/engine.h"
 #include "sync/plan.h"
+#include "sync/store_sync_sink.h"
 
 namespace fhirbridge::testing {
 
@@ -24,6 +26,19 @@ std::map<std::pair<std::string, std::string>, std::int64_t> SandboxState(
 std::vector<std::string> SeedPatients(const std::string& base, int patients, int observations_each);
 
 using SyncState = std::map<std::pair<std::string, std::string>, std::int64_t>;
+
+// (type, id) -> version of every live resource `sink` holds; fails the calling test on a read
+// error or a resource held twice.
+SyncState StoredState(sync::StoreSyncSink& sink);
+
+// Fails the calling test for every type the run did not sync, naming its error.
+void ExpectSucceeded(const sync::SyncReport& report);
+
+// The usual change to a tenant seeded with SeedPatients (at least three patients, eight
+// Observations and one Condition): two new patients with two Observations and a Condition each,
+// an update of an Observation and of patients[1], and a deletion of an Observation, a Condition
+// and patients[2].
+void ChangeSandboxSlightly(const std::string& base, const std::vector<std::string>& patients);
 
 // "only in store: Type/id v1; only in sandbox: ...; version differs: ..." for test messages.
 std::string DescribeDifference(const SyncState& stored, const SyncState& sandbox);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/exit_codes.h"
+#include "cli/site_options.h"
 #include "fleet/work_planning.h"
 #include "sites/site_bundle.h"
 #include "store/replica_store.h"
@@ -95,13 +96,12 @@ void AddFleetCommand(CLI::App& app, std::function<int()>& run) {
       "and set each site's request budget shared by the fleet; items pending or leased are "
       "left as they are, so running it again is safe");
   plan->add_option("SITE", options->sites, "Site names (bundles in --sites)")->required();
-  plan->add_option("--sites", options->folder, "The folder of site bundles")->default_val("sites");
+  plan->add_option("--sites", options->folder, "Folder of the site bundles")->capture_default_str();
   plan->add_option("--store", options->store,
                    "The shared store: postgresql://... or a libpq key=value DSN (a SQLite file "
                    "serves one machine only)")
       ->required();
-  plan->add_option("--store-schema", options->schema,
-                   "PostgreSQL schema holding the store's tables (default: the DSN's)");
+  AddStoreSchemaOption(*plan, options->schema);
   plan->add_flag("--json", options->json, "Print the items as JSON");
   plan->callback([&run, options] { run = [options] { return RunFleetPlan(*options); }; });
 }

@@ -14,6 +14,7 @@
 #include "auth/smart_discovery.h"
 #include "base/clock.h"
 #include "cli/exit_codes.h"
+#include "cli/site_options.h"
 #include "observe/log.h"
 #include "sites/site_bundle.h"
 
@@ -504,10 +505,7 @@ void AddLoginCommands(CLI::App& app, std::function<int()>& run) {
   auto add_site_options = [](CLI::App* command, SiteSelection& site) {
     command->add_option("site", site.name,
                         "The site's name (sites/NAME.toml); omit to use the explicit flags");
-    command->add_option("--sites", site.folder, "Folder of the site bundles (default sites)");
-    command->add_option("--home", site.home,
-                        "Runtime home holding vault.db and vault.key (default: FHIRBRIDGE_HOME, "
-                        "else ~/.fhirbridge)");
+    AddSiteLocationOptions(*command, site.folder, site.home);
     command->add_option("--user", site.user,
                         "Whose grant to use or store for a launch (default: the account name)");
   };

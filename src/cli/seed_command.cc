@@ -11,6 +11,7 @@
 
 #include "auth/token_source.h"
 #include "cli/exit_codes.h"
+#include "cli/site_options.h"
 #include "sites/site_connection.h"
 #include "synth/sandbox_admin.h"
 #include "synth/seeder.h"
@@ -169,11 +170,7 @@ void AddSeedCommand(CLI::App& app, std::function<int()>& run) {
   command->add_option("SITE", options->site,
                       "A site to seed by name (sites/NAME.toml): its base URL and its bundle's "
                       "token (backend services, or the vault's grant)");
-  command->add_option("--sites", options->sites_folder,
-                      "Folder of the site bundles (default sites)");
-  command->add_option("--home", options->home,
-                      "The runtime home holding the token vault (default FHIRBRIDGE_HOME, else "
-                      "~/.fhirbridge)");
+  AddSiteLocationOptions(*command, options->sites_folder, options->home);
   command->add_option("--fhir-base", options->fhir_base,
                       "The FHIR base URL of any R4 server with transactions");
   command->add_option("--sandbox", options->sandbox,

@@ -15,6 +15,7 @@
 #include "auth/token_source.h"
 #include "base/clock.h"
 #include "cli/exit_codes.h"
+#include "cli/site_options.h"
 #include "observe/log.h"
 #include "sites/site_connection.h"
 #include "verify/journey.h"
@@ -233,11 +234,7 @@ void AddSmokeCommand(CLI::App& app, std::function<int()>& run) {
                       "Sites to check by name (sites/NAME.toml), one report for all; each is "
                       "reached with its bundle's authorisation and traffic limits, and steps its "
                       "live capability matrix does not allow are skipped with the reason");
-  command->add_option("--sites", options->sites_folder,
-                      "Folder of the site bundles (default sites)");
-  command->add_option("--home", options->home,
-                      "The runtime home holding the token vault (default FHIRBRIDGE_HOME, else "
-                      "~/.fhirbridge)");
+  AddSiteLocationOptions(*command, options->sites_folder, options->home);
   command->add_option("--fhir-base", options->fhir_base,
                       "Instead of sites: an ad-hoc FHIR base URL, e.g. "
                       "http://127.0.0.1:8090/alpine-health/api/FHIR/R4");

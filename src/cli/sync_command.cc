@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli/exit_codes.h"
+#include "cli/site_options.h"
 #include "observe/log.h"
 #include "sites/site_connection.h"
 #include "sync/engine.h"
@@ -257,11 +258,7 @@ void AddSyncCommand(CLI::App& app, std::function<int()>& run) {
                       "Sites to sync by name (sites/NAME.toml): types and patient cohort from "
                       "the bundle's [sync], permissions from the site's live capability matrix, "
                       "requests under its traffic limits and outside its maintenance windows");
-  command->add_option("--sites", options->sites_folder,
-                      "Folder of the site bundles (default sites)");
-  command->add_option("--home", options->home,
-                      "The runtime home holding the token vault (default FHIRBRIDGE_HOME, else "
-                      "~/.fhirbridge)");
+  AddSiteLocationOptions(*command, options->sites_folder, options->home);
   command->add_option("--fhir-base", options->fhir_base,
                       "Instead of sites: an ad-hoc server's FHIR base URL (no token)");
   command->add_option("--store", options->store,

@@ -1,11 +1,9 @@
 #pragma once
 
-// The `sync` command: plan and run an incremental sync of one FHIR server into a local SQLite
-// store with src/sync.
-//
-// Limitation: it takes the server's FHIR base URL, sends no token and writes through the sync
-// module's own SQLite sink and plain HTTP source; site bundles, SMART tokens, the local store
-// and the site client's throttle come with the runtime's wiring.
+// The `sync` command: plan and run an incremental sync of sites, named by their bundles, into
+// the replica store (a SQLite file by default, or PostgreSQL). Each site is reached through its
+// site connection (token, throttle, retries, maintenance windows) and planned from its live
+// capability matrix. `--fhir-base` syncs an ad-hoc server without a token instead.
 
 #include <functional>
 

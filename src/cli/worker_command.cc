@@ -12,6 +12,7 @@
 
 #include "auth/site_auth.h"
 #include "cli/exit_codes.h"
+#include "cli/site_options.h"
 #include "fleet/sync_item.h"
 #include "fleet/worker.h"
 #include "observe/log.h"
@@ -156,12 +157,8 @@ void AddWorkerCommand(CLI::App& app, std::function<int()>& run) {
       "releases the item in hand");
   command->add_option("--store", options->store, "The shared store: postgresql://... or a DSN")
       ->required();
-  command->add_option("--store-schema", options->schema,
-                      "PostgreSQL schema holding the store's tables (default: the DSN's)");
-  command->add_option("--sites", options->folder, "The folder of site bundles")
-      ->default_val("sites");
-  command->add_option("--home", options->home,
-                      "The runtime home (default FHIRBRIDGE_HOME, else ~/.fhirbridge)");
+  AddStoreSchemaOption(*command, options->schema);
+  AddSiteLocationOptions(*command, options->folder, options->home);
   command->add_option("--worker-id", options->worker_id,
                       "This worker's name in the store (default HOST-PID)");
   command->add_flag("--once", options->once, "Exit when no work item is available");

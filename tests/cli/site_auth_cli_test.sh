@@ -8,42 +8,7 @@
 # (default: build/debug/fhirbridge).
 set -uo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-binary="${FHIRBRIDGE_BINARY:-${root}/build/debug/fhirbridge}"
-work="$(mktemp -d)"
-sandbox_pid=""
-login_pid=""
-cleanup() {
-  if [[ -n "${login_pid}" ]]; then kill "${login_pid}" 2>/dev/null; wait "${login_pid}" 2>/dev/null; fi
-  if [[ -n "${sandbox_pid}" ]]; then kill "${sandbox_pid}" 2>/dev/null; wait "${sandbox_pid}" 2>/dev/null; fi
-  rm -rf "${work}"
-}
-trap cleanup EXIT
-
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# run EXPECTED_EXIT ARGS...: runs the binary, keeps stdout and stderr in $out and $err, and adds
-# both to the transcript scanned for secrets at the end.
-run() {
-  local expected="$1"
-  shift
-  "${binary}" "$@" >"${work}/out" 2>"${work}/err"
-  local status=$?
-  out="$(cat "${work}/out")"
-  err="$(cat "${work}/err")"
-  cat "${work}/out" "${work}/err" >>"${work}/transcript"
-  if [[ "${status}" != "${expected}" ]]; then
-    fail "fhirbridge $* exited ${status}, expected ${expected}; stderr: ${err}"
-  fi
-}
-
-expect_in() {  # expect_in TEXT HAYSTACK WHAT
-  if [[ "$2" != *"$1"* ]]; then fail "$3 lacks: $1"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # --- a sandbox whose tenant approves logins at once and issues one-minute access tokens --------
 cat >"${work}/tenants.toml" <<'TOML'
@@ -63,18 +28,7 @@ access_token_seconds = 60
 default_patient = "e86izff4laD1mVsXVTNHrrl3"
 user_practitioner = "e0aBRM4-LQA2a3ObnQnNsKY3"
 TOML
-"${binary}" sandbox serve --config "${work}/tenants.toml" --port 0 >"${work}/sandbox.out" 2>"${work}/sandbox.err" &
-sandbox_pid=$!
-origin=""
-for _ in $(seq 1 100); do
-  origin="$(grep -o 'http://127.0.0.1:[0-9]*' "${work}/sandbox.out" | head -n 1)"
-  [[ -n "${origin}" ]] && break
-  sleep 0.1
-done
-if [[ -z "${origin}" ]]; then
-  echo "FAIL: the sandbox did not start: $(cat "${work}/sandbox.err")" >&2
-  exit 1
-fi
+start_sandbox --config "${work}/tenants.toml" || finish
 base="${origin}/clinic/api/FHIR/R4"
 admin() { curl -s -o "${work}/admin.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
   --data-binary "$2" "${origin}/admin/tenants/clinic/$1"; }
@@ -161,6 +115,7 @@ expect_in "log in first: fhirbridge auth login viewer" "${err}" "auth token befo
 "${binary}" auth login viewer --sites "${work}/sites" --user alice --timeout 30 --json \
   >"${work}/login.out" 2>"${work}/login.err" &
 login_pid=$!
+background_pids+=("${login_pid}")
 authorize=""
 for _ in $(seq 1 100); do
   authorize="$(grep -o 'http://127.0.0.1:[0-9]*/clinic/oauth2/authorize?[^ ]*' "${work}/login.err" | head -n 1)"
@@ -219,8 +174,5 @@ token_like() {
 leaks="$(token_like "${work}/transcript")"
 if [[ -n "${leaks}" ]]; then fail "token-like strings were printed: $(echo "${leaks}" | head -c 200 | tr -c 'A-Za-z0-9\n' '.')..."; fi
 
-if [[ "${failures}" -gt 0 ]]; then
-  echo "${failures} failure(s)" >&2
-  exit 1
-fi
+finish
 echo "site auth CLI: all checks passed"

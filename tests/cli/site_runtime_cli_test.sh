@@ -8,51 +8,9 @@
 # binary (default: build/debug/fhirbridge).
 set -uo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-binary="${FHIRBRIDGE_BINARY:-${root}/build/debug/fhirbridge}"
-work="$(mktemp -d)"
-sandbox_pid=""
-cleanup() {
-  if [[ -n "${sandbox_pid}" ]]; then kill "${sandbox_pid}" 2>/dev/null; wait "${sandbox_pid}" 2>/dev/null; fi
-  rm -rf "${work}"
-}
-trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# run EXPECTED_EXIT ARGS...: runs the binary, keeps stdout and stderr in $out and $err.
-run() {
-  local expected="$1"
-  shift
-  "${binary}" "$@" >"${work}/out" 2>"${work}/err"
-  local status=$?
-  out="$(cat "${work}/out")"
-  err="$(cat "${work}/err")"
-  if [[ "${status}" != "${expected}" ]]; then
-    fail "fhirbridge $* exited ${status}, expected ${expected}; stderr: ${err}"
-  fi
-}
-
-expect_in() {  # expect_in TEXT HAYSTACK WHAT
-  if [[ "$2" != *"$1"* ]]; then fail "$3 lacks: $1"; fi
-}
-
-"${binary}" sandbox serve --port 0 >"${work}/sandbox.out" 2>"${work}/sandbox.err" &
-sandbox_pid=$!
-origin=""
-for _ in $(seq 1 100); do
-  origin="$(grep -o 'http://127.0.0.1:[0-9]*' "${work}/sandbox.out" | head -n 1)"
-  [[ -n "${origin}" ]] && break
-  sleep 0.1
-done
-if [[ -z "${origin}" ]]; then
-  echo "FAIL: the sandbox did not start: $(cat "${work}/sandbox.err")" >&2
-  exit 1
-fi
+start_sandbox || finish
 
 # Backend apps: alpine-health grants everything the journey needs but AllergyIntolerance;
 # open-lab grants Patient, Observation and Condition (a token that is sent is enforced there).
@@ -109,8 +67,5 @@ run 2 seed lab "${where[@]}" --token nope
 run 1 smoke closed "${where[@]}" --out "${work}/closed" --json
 expect_in 'maintenance window until' "${err}${out}" "smoke during maintenance"
 
-if ((failures > 0)); then
-  echo "${failures} check(s) failed" >&2
-  exit 1
-fi
+finish
 echo "site runtime CLI: all checks passed"

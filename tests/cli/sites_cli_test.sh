@@ -5,41 +5,7 @@
 # (default: build/debug/fhirbridge).
 set -uo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-binary="${FHIRBRIDGE_BINARY:-${root}/build/debug/fhirbridge}"
-work="$(mktemp -d)"
-sandbox_pid=""
-cleanup() {
-  if [[ -n "${sandbox_pid}" ]]; then kill "${sandbox_pid}" 2>/dev/null; wait "${sandbox_pid}" 2>/dev/null; fi
-  rm -rf "${work}"
-}
-trap cleanup EXIT
-
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# run EXPECTED_EXIT ARGS...: runs the binary, keeps stdout and stderr in $out and $err.
-run() {
-  local expected="$1"
-  shift
-  "${binary}" "$@" >"${work}/out" 2>"${work}/err"
-  local status=$?
-  out="$(cat "${work}/out")"
-  err="$(cat "${work}/err")"
-  if [[ "${status}" != "${expected}" ]]; then
-    fail "fhirbridge $* exited ${status}, expected ${expected}; stderr: ${err}"
-  fi
-}
-
-expect_in() {  # expect_in TEXT HAYSTACK WHAT
-  if [[ "$2" != *"$1"* ]]; then fail "$3 lacks: $1"; fi
-}
-expect_not_in() {
-  if [[ "$2" == *"$1"* ]]; then fail "$3 contains: $1"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # --- sites check ---------------------------------------------------------------------------
 run 0 sites check --dir "${root}/sites/examples"
@@ -102,17 +68,7 @@ expect_in '"the site did not grant system/Observation.read"' "${out}" "capabilit
 
 # Against a sandbox served by the same binary, fetched from BASE/metadata; the site's base URL
 # comes from the environment.
-"${binary}" sandbox serve --port 0 >"${work}/sandbox.out" 2>"${work}/sandbox.err" &
-sandbox_pid=$!
-origin=""
-for _ in $(seq 1 100); do
-  origin="$(grep -o 'http://127.0.0.1:[0-9]*' "${work}/sandbox.out" | head -n 1)"
-  [[ -n "${origin}" ]] && break
-  sleep 0.1
-done
-if [[ -z "${origin}" ]]; then
-  fail "the sandbox did not start: $(cat "${work}/sandbox.err")"
-else
+if start_sandbox; then
   mkdir -p "${work}/local"
   printf '[site]\nenvironment = "sandbox"\nbase_url = "https://replaced.example.org"\n[auth]\nmode = "backend-services"\nclient_id = "local"\nkey = "env:LOCAL_KEY"\nscopes = ["system/Observation.cruds"]\n[traffic]\nallow_plain_http = true\n' \
     >"${work}/local/local.toml"
@@ -151,8 +107,5 @@ for command in "sites check" "sites show" "sites capabilities" "vault init-key" 
   run 0 ${command} --help
 done
 
-if ((failures > 0)); then
-  echo "${failures} check(s) failed" >&2
-  exit 1
-fi
+finish
 echo "sites and vault commands: all checks passed"
