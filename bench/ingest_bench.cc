@@ -3,14 +3,17 @@
 //   fhirbridge_ingest_bench record PAGES_FILE PATIENTS [PER_PAGE]
 //     Generates PATIENTS synthetic patients (src/synth, realistic defect profile) and records
 //     them as searchset Bundle pages of PER_PAGE (default 100) resources of one type each, one
-//     page per line, as a site would send them: every resource gets meta.versionId and
-//     meta.lastUpdated. Prints the number of pages and resources.
+//     page per line as "TYPE<tab>BUNDLE", the Bundle as a site would send it: every resource
+//     gets meta.versionId and meta.lastUpdated. Prints the number of pages and resources.
 //
 //   fhirbridge_ingest_bench ingest PAGES_FILE STORE [SCHEMA]
 //     Reads the recorded pages one at a time and measures, in the same process:
 //       baseline: a plain simdjson parse of each page's bytes (DOM, every byte looked at);
-//       ingest:   split the page into its resources, summarise and normalise each, and write the
-//                 page (resources, clinical views, a checkpoint) into STORE in one transaction.
+//       ingest:   what sync does with a fetched page: sync::PageParser::ParseBundle (checks,
+//                 identity, the engine's content hash), then sync::StoreSyncSink::CommitPage,
+//                 which hands it to ReplicaStore::WritePage (summary and normalised columns,
+//                 raw JSON, hash, the page's resources and checkpoint and its sync run's
+//                 counters in one transaction).
 //     STORE is sqlite:PATH or a PostgreSQL DSN (SCHEMA: the schema to use, created if missing).
 //     File reading is outside both timings. Each is measured in wall time and in the thread's
 //     CPU time (user and system; SQLite runs in this thread, a PostgreSQL server does not).
@@ -26,6 +29,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +37,8 @@
 #include "base/clock.h"
 #include "fhir/resource_summary.h"
 #include "store/replica_store.h"
+#include "sync/page.h"
+#include "sync/store_sync_sink.h"
 #include "synth/defects.h"
 #include "synth/generator.h"
 
@@ -88,7 +94,12 @@ class PageRecorder final : public fhirbridge::synth::SynthOutput {
 
   void Add(const std::string& type, std::string_view resource) {
     OpenPage& page = pages_[type];
-    page.text += page.count == 0 ? R"({"resourceType":"Bundle","type":"searchset","entry":[)" : ",";
+    if (page.count == 0) {
+      page.text += type;
+      page.text += R"(	{"resourceType":"Bundle","type":"searchset","entry":[)";
+    } else {
+      page.text += ",";
+    }
     page.text += R"({"fullUrl":"https://fhir.example.org/R4/)";
     page.text += type;
     page.text += R"(","resource":)";
@@ -170,6 +181,12 @@ int Ingest(const std::string& path, const std::string& location, const std::stri
   std::uint64_t bytes = 0;
   std::uint64_t parsed_entries = 0;
   while (std::getline(in, line)) {
+    const std::size_t tab = line.find('\t');
+    if (tab == std::string::npos) {
+      std::cerr << "a recorded page has no type; record the pages again\n";
+      return 1;
+    }
+    line.erase(0, tab + 1);
     line.reserve(line.size() + simdjson::SIMDJSON_PADDING);
     const auto start = Clock::now();
     const auto start_cpu = ThreadCpuTime();
@@ -187,40 +204,60 @@ int Ingest(const std::string& path, const std::string& location, const std::stri
     bytes += line.size();
   }
 
-  // Pass 2: parse, normalise, store; one transaction per page with its checkpoint.
+  // Pass 2: parse, normalise, store, as sync does; one transaction per page with its
+  // checkpoint, counted against a sync run.
   in.clear();
   in.seekg(0);
-  fhirbridge::fhir::BundlePageReader reader;
+  fhirbridge::sync::PageParser page_parser;
+  fhirbridge::sync::StoreSyncSink sink(std::move(*store), "bench-site");
+  fhirbridge::sync::RunRecord record;
+  record.site = "bench-site";
+  auto run = sink.BeginRun(record);
+  if (!run) {
+    std::cerr << "starting a sync run failed: " << run.error().diagnostic << "\n";
+    return 1;
+  }
   Clock::duration ingest_time{};
   std::chrono::nanoseconds ingest_cpu{};
   std::uint64_t pages = 0;
-  std::uint64_t stored = 0;
-  std::uint64_t malformed = 0;
+  std::set<std::string> types_seen;
   while (std::getline(in, line)) {
+    const std::size_t tab = line.find('\t');
+    if (tab == std::string::npos) return 1;
+    const std::string type = line.substr(0, tab);
+    const std::string_view body = std::string_view(line).substr(tab + 1);
+    const bool first_page = types_seen.insert(type).second;
     const auto start = Clock::now();
     const auto start_cpu = ThreadCpuTime();
-    auto split = reader.Read(line);
-    if (!split) {
-      std::cerr << "a recorded page is not a Bundle: " << split.error().diagnostic << "\n";
+    auto parsed = page_parser.ParseBundle(body, fhirbridge::sync::BundleKind::kSearchset, type,
+                                          first_page);
+    if (!parsed) {
+      std::cerr << "a recorded page was refused: " << parsed.error().diagnostic << "\n";
       return 1;
     }
-    fhirbridge::store::Page page;
-    page.site = "bench-site";
-    page.correlation_id = "bench-" + std::to_string(pages);
-    page.fetched_at = fhirbridge::store::Micros{1'767'225'600'000'000};
-    page.resources = std::move(split->resources);
-    page.checkpoint = fhirbridge::store::Checkpoint{
-        {"bench-site", "all", ""}, "{\"page\":" + std::to_string(pages) + "}", 0, {}};
-    auto outcome = (*store)->WritePage(page);
-    if (!outcome) {
-      std::cerr << "writing a page failed: " << outcome.error().diagnostic << "\n";
+    fhirbridge::sync::PageWrite write;
+    write.key = {"bench-site", type, ""};
+    write.resources = std::move(parsed->resources);
+    write.checkpoint = "{\"page\":" + std::to_string(pages) + "}";
+    if (auto committed = sink.CommitPage(write); !committed) {
+      std::cerr << "writing a page failed: " << committed.error().diagnostic << "\n";
       return 1;
     }
     ingest_time += Clock::now() - start;
     ingest_cpu += ThreadCpuTime() - start_cpu;
-    stored += static_cast<std::uint64_t>(outcome->stored);
-    malformed += static_cast<std::uint64_t>(outcome->malformed);
     ++pages;
+  }
+  auto finished = sink.store().GetSyncRun(*run);
+  if (!finished || !*finished) {
+    std::cerr << "reading the sync run failed\n";
+    return 1;
+  }
+  const auto stored = static_cast<std::uint64_t>((*finished)->stored);
+  const auto malformed = static_cast<std::uint64_t>((*finished)->malformed);
+  record.outcome = "succeeded";
+  if (auto status = sink.FinishRun(*run, record); !status) {
+    std::cerr << "finishing the sync run failed: " << status.error().diagnostic << "\n";
+    return 1;
   }
 
   const double parse_seconds = std::chrono::duration<double>(parse_time).count();
@@ -234,7 +271,7 @@ int Ingest(const std::string& path, const std::string& location, const std::stri
       "parse_resources_per_cpu_second=%.0f parse_mb_per_second=%.1f "
       "ingest_seconds=%.3f ingest_cpu_seconds=%.3f ingest_resources_per_second=%.0f "
       "ingest_resources_per_cpu_second=%.0f peak_rss_kb=%ld\n",
-      std::string((*store)->backend()).c_str(), static_cast<unsigned long long>(pages),
+      std::string(sink.store().backend()).c_str(), static_cast<unsigned long long>(pages),
       static_cast<unsigned long long>(parsed_entries), static_cast<unsigned long long>(stored),
       static_cast<unsigned long long>(malformed), static_cast<unsigned long long>(bytes),
       parse_seconds, parse_cpu_seconds, resources / parse_seconds, resources / parse_cpu_seconds,
