@@ -220,7 +220,7 @@ class PostgresReplicaStore final : public ReplicaStore {
   base::Result<PageOutcome> WritePage(const Page& page) override {
     STORE_TRY(CheckPage(page));
     std::lock_guard lock(mutex_);
-    PrepareResources(page, summariser_, prepared_);
+    PrepareResources(page, summariser_, hasher_, prepared_);
     PageOutcome outcome;
 
     // One statement cannot upsert a row twice: keep the highest-ranked copy of each resource
@@ -839,6 +839,7 @@ class PostgresReplicaStore final : public ReplicaStore {
   std::mutex mutex_;
   PgConnection connection_;
   fhir::ResourceSummariser summariser_;
+  base::Sha256 hasher_;
   std::vector<PreparedResource> prepared_;
 };
 

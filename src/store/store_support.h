@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/sha256.h"
 #include "fhir/resource_summary.h"
 #include "store/replica_store.h"
 
@@ -47,10 +48,10 @@ struct PreparedResource {
   fhir::ResourceSummary summary;
 };
 
-// Summarises every resource of `page` with `summariser` into `prepared` (reused across pages
-// to keep allocations flat).
+// Summarises and hashes (with `hasher`) every resource of `page` into `prepared` (reused across
+// pages to keep allocations flat).
 void PrepareResources(const Page& page, fhir::ResourceSummariser& summariser,
-                      std::vector<PreparedResource>& prepared);
+                      base::Sha256& hasher, std::vector<PreparedResource>& prepared);
 
 // The kInvalidParameter a checkpoint with a state that is not JSON gets.
 base::Error CheckpointStateError();

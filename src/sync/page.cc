@@ -1,11 +1,11 @@
 #include "sync/page.h"
 
-#include <openssl/evp.h>
 #include <simdjson.h>
 
 #include <charconv>
 
 #include "base/clock.h"
+#include "base/sha256.h"
 
 namespace fhirbridge::sync {
 
@@ -32,37 +32,101 @@ std::int64_t ParseInteger(std::string_view text) {
   return value;
 }
 
-// SHA-256 of the resource's members other than meta, each fed as key, NUL, minified value, NUL,
-// so that a server filling or dropping meta (Epic omits it) does not look like a change.
-std::string ContentHash(dom::object resource) {
-  EVP_MD_CTX* context = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(context, EVP_sha256(), nullptr);
-  const char separator = '\0';
+// The engine's content hash: SHA-256 of the resource's members other than meta, each fed as
+// key, NUL, minified value, NUL, so that a server filling or dropping meta (Epic omits it) does
+// not look like a change.
+
+// Where the value that starts at `text[start]` ends in minified JSON (no whitespace): the
+// index just past it, or npos when the text ends first.
+std::size_t EndOfMinifiedValue(std::string_view text, std::size_t start) {
+  int depth = 0;
+  for (std::size_t i = start; i < text.size(); ++i) {
+    switch (text[i]) {
+      case '"': {
+        // Straight to the closing quote (strings are most of a resource's bytes): the first
+        // quote after an even run of backslashes.
+        const std::size_t opening = i;
+        for (;;) {
+          i = text.find('"', i + 1);
+          if (i == std::string_view::npos) return i;
+          std::size_t backslashes = 0;
+          while (i - backslashes - 1 > opening && text[i - backslashes - 1] == '\\') {
+            ++backslashes;
+          }
+          if (backslashes % 2 == 0) break;
+        }
+        if (depth == 0) return i + 1;
+        break;
+      }
+      case '{':
+      case '[':
+        ++depth;
+        break;
+      case '}':
+      case ']':
+        if (depth == 0) return i;  // the end of the enclosing object: a scalar ends here
+        if (--depth == 0) return i + 1;
+        break;
+      case ',':
+        if (depth == 0) return i;
+        break;
+      default:
+        break;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// The hash read off `minified`, the simdjson minification of the whole resource object: each
+// member's minified value is the same bytes inside it, so one pass over the text replaces a
+// minification per member. False (hash unusable) when a key holds an escape, whose unescaped
+// form the text does not show, or the text is not the expected shape.
+bool HashMinifiedMembers(std::string_view minified, base::Sha256& hasher) {
+  hasher.Begin();
+  if (minified.size() < 2 || minified.front() != '{' || minified.back() != '}') return false;
+  const std::string_view separator("\0", 1);
+  std::size_t position = 1;
+  while (position < minified.size() - 1) {
+    if (minified[position] != '"') return false;
+    const std::size_t key_end = minified.find('"', position + 1);
+    if (key_end == std::string_view::npos) return false;
+    const std::string_view key = minified.substr(position + 1, key_end - position - 1);
+    if (key.find('\\') != std::string_view::npos) return false;
+    if (key_end + 1 >= minified.size() || minified[key_end + 1] != ':') return false;
+    const std::size_t value_start = key_end + 2;
+    const std::size_t value_end = EndOfMinifiedValue(minified, value_start);
+    if (value_end == std::string_view::npos || value_end == value_start) return false;
+    if (key != "meta") {
+      hasher.Update(key);
+      hasher.Update(separator);
+      hasher.Update(minified.substr(value_start, value_end - value_start));
+      hasher.Update(separator);
+    }
+    position = value_end;
+    if (minified[position] == ',') ++position;
+  }
+  return true;
+}
+
+// The same hash member by member: the general way, for keys with escapes.
+std::string ContentHashOfMembers(dom::object resource, base::Sha256& hasher) {
+  hasher.Begin();
+  const std::string_view separator("\0", 1);
   for (const auto field : resource) {
     if (field.key == "meta") continue;
     const std::string value = simdjson::minify(field.value);
-    EVP_DigestUpdate(context, field.key.data(), field.key.size());
-    EVP_DigestUpdate(context, &separator, 1);
-    EVP_DigestUpdate(context, value.data(), value.size());
-    EVP_DigestUpdate(context, &separator, 1);
+    hasher.Update(field.key);
+    hasher.Update(separator);
+    hasher.Update(value);
+    hasher.Update(separator);
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(context, digest, &length);
-  EVP_MD_CTX_free(context);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xf];
-  }
-  return hex;
+  return hasher.FinishHex();
 }
 
 // Fills `out` from a resource object; `where` names it in errors.
 base::Status ReadResourceObject(dom::element element, std::string_view expected_type,
-                                const std::string& where, SyncedResource& out) {
+                                const std::string& where, base::Sha256& hasher,
+                                SyncedResource& out) {
   dom::object resource;
   if (element.get(resource) != simdjson::SUCCESS) {
     return Malformed("The resource is not a JSON object.", where);
@@ -83,16 +147,17 @@ base::Status ReadResourceObject(dom::element element, std::string_view expected_
     out.last_updated = std::string(StringMember(meta, "lastUpdated"));
   }
   out.json = simdjson::minify(element);
-  out.content_hash = ContentHash(resource);
+  out.content_hash = HashMinifiedMembers(out.json, hasher) ? hasher.FinishHex()
+                                                           : ContentHashOfMembers(resource, hasher);
   return {};
 }
 
-// Keeps the latest instant, rewritten in the one UTC millisecond form that sorts as text.
-void NoteLastUpdated(ParsedPage& page, std::string_view instant) {
+// Keeps the latest instant; the page's max_last_updated is it in the one UTC millisecond form
+// that sorts as text, formatted once per page (formatting is monotonic, so the form of the
+// latest instant is the latest form).
+void NoteLastUpdated(std::optional<base::SystemTime>& latest, std::string_view instant) {
   const auto parsed = base::ParseInstant(instant);
-  if (!parsed) return;
-  std::string canonical = base::FormatInstant(*parsed);
-  if (canonical > page.max_last_updated) page.max_last_updated = std::move(canonical);
+  if (parsed && (!latest || *parsed > *latest)) latest = *parsed;
 }
 
 }  // namespace
@@ -107,6 +172,7 @@ std::int64_t VersionOfEtag(std::string_view etag) {
 
 struct PageParser::Impl {
   dom::parser parser;
+  base::Sha256 hasher;
 };
 
 PageParser::PageParser() : impl_(std::make_unique<Impl>()) {}
@@ -160,6 +226,7 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
     return page;
   }
 
+  std::optional<base::SystemTime> latest;
   std::size_t index = 0;
   for (dom::element entry_element : entries) {
     const std::string where = "Bundle.entry[" + std::to_string(index++) + "]";
@@ -178,11 +245,12 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
         return Malformed("The search entry has no resource.", where + ".resource");
       }
       SyncedResource synced;
-      if (auto status = ReadResourceObject(resource, expected_type, where + ".resource", synced);
+      if (auto status = ReadResourceObject(resource, expected_type, where + ".resource",
+                                           impl_->hasher, synced);
           !status) {
         return Fail(status.error());
       }
-      NoteLastUpdated(page, synced.last_updated);
+      NoteLastUpdated(latest, synced.last_updated);
       page.resources.push_back(std::move(synced));
       ++page.entries;
       continue;
@@ -199,11 +267,12 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
       etag_version = VersionOfEtag(etag);
       last_modified = StringMember(response, "lastModified");
     }
-    if (!last_modified.empty()) NoteLastUpdated(page, last_modified);
+    if (!last_modified.empty()) NoteLastUpdated(latest, last_modified);
     dom::element resource;
     if (entry["resource"].get(resource) == simdjson::SUCCESS) {
       SyncedResource synced;
-      if (auto status = ReadResourceObject(resource, expected_type, where + ".resource", synced);
+      if (auto status = ReadResourceObject(resource, expected_type, where + ".resource",
+                                           impl_->hasher, synced);
           !status) {
         return Fail(status.error());
       }
@@ -237,6 +306,7 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
                                etag_version, std::string(last_modified)});
     ++page.entries;
   }
+  if (latest) page.max_last_updated = base::FormatInstant(*latest);
   return page;
 }
 
@@ -249,7 +319,8 @@ base::Result<SyncedResource> PageParser::ParseResource(std::string_view body,
         std::string(expected_type));
   }
   SyncedResource synced;
-  if (auto status = ReadResourceObject(document, expected_type, std::string(expected_type), synced);
+  if (auto status = ReadResourceObject(document, expected_type, std::string(expected_type),
+                                         impl_->hasher, synced);
       !status) {
     return Fail(status.error());
   }
