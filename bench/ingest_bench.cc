@@ -4,7 +4,8 @@
 //     Generates PATIENTS synthetic patients (src/synth, realistic defect profile) and records
 //     them as searchset Bundle pages of PER_PAGE (default 100) resources of one type each, one
 //     page per line as "TYPE<tab>BUNDLE", the Bundle as a site would send it: every resource
-//     gets meta.versionId and meta.lastUpdated. Prints the number of pages and resources.
+//     has meta.versionId and meta.lastUpdated (the generator's, or one added when it gave none).
+//     Prints the number of pages and resources.
 //
 //   fhirbridge_ingest_bench ingest PAGES_FILE STORE [SCHEMA]
 //     Reads the recorded pages one at a time and measures, in the same process:
@@ -103,11 +104,20 @@ class PageRecorder final : public fhirbridge::synth::SynthOutput {
     page.text += R"({"fullUrl":"https://fhir.example.org/R4/)";
     page.text += type;
     page.text += R"(","resource":)";
-    // As a server sends it: meta first, then the resource's own elements.
-    const auto instant = fhirbridge::base::FormatInstant(
-        fhirbridge::base::SystemTime(std::chrono::milliseconds(1'767'225'600'000 + resources_)));
-    page.text += R"({"meta":{"versionId":"1","lastUpdated":")" + instant + "\"},";
-    page.text += resource.substr(1);
+    // As a server sends it: a versionId in the resource's meta (the generator writes its
+    // lastUpdated), or a meta first when the resource has none.
+    const std::size_t meta = resource.find(R"("meta":{)");
+    if (meta != std::string_view::npos) {
+      const std::size_t inside = meta + std::string_view(R"("meta":{)").size();
+      page.text += resource.substr(0, inside);
+      page.text += R"("versionId":"1",)";
+      page.text += resource.substr(inside);
+    } else {
+      const auto instant = fhirbridge::base::FormatInstant(
+          fhirbridge::base::SystemTime(std::chrono::milliseconds(1'767'225'600'000 + resources_)));
+      page.text += R"({"meta":{"versionId":"1","lastUpdated":")" + instant + "\"},";
+      page.text += resource.substr(1);
+    }
     page.text += R"(,"search":{"mode":"match"}})";
     ++resources_;
     if (++page.count == per_page_) Flush(page);
@@ -229,8 +239,8 @@ int Ingest(const std::string& path, const std::string& location, const std::stri
     const bool first_page = types_seen.insert(type).second;
     const auto start = Clock::now();
     const auto start_cpu = ThreadCpuTime();
-    auto parsed = page_parser.ParseBundle(body, fhirbridge::sync::BundleKind::kSearchset, type,
-                                          first_page);
+    auto parsed =
+        page_parser.ParseBundle(body, fhirbridge::sync::BundleKind::kSearchset, type, first_page);
     if (!parsed) {
       std::cerr << "a recorded page was refused: " << parsed.error().diagnostic << "\n";
       return 1;

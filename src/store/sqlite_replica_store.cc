@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <tuple>
 #include <unordered_map>
 
 #include "store/sqlite.h"
@@ -239,12 +241,23 @@ class SqliteReplicaStore final : public ReplicaStore {
     STORE_TRY(CheckPage(page));
     std::lock_guard lock(mutex_);
     PrepareResources(page, summariser_, hasher_, prepared_);
+    // Written in key order, so that successive upserts descend the primary key's index along
+    // neighbouring paths. Stable: two versions of one resource keep the page's order, which
+    // decides between versions that carry no rank.
+    write_order_.clear();
+    for (const PreparedResource& resource : prepared_) write_order_.push_back(&resource);
+    std::stable_sort(write_order_.begin(), write_order_.end(),
+                     [](const PreparedResource* a, const PreparedResource* b) {
+                       return std::tie(a->summary.resource_type, a->summary.id) <
+                              std::tie(b->summary.resource_type, b->summary.id);
+                     });
 
     auto transaction = TransactionGuard::Begin(database_);
     if (!transaction) return std::unexpected(transaction.error());
     PageOutcome outcome;
 
-    for (const PreparedResource& resource : prepared_) {
+    for (const PreparedResource* resource_pointer : write_order_) {
+      const PreparedResource& resource = *resource_pointer;
       if (!resource.summary.well_formed) {
         STORE_TRY(InsertMalformed(page, resource));
         ++outcome.malformed;
@@ -934,6 +947,7 @@ WHERE site = ?1
   fhir::ResourceSummariser summariser_;
   base::Sha256 hasher_;
   std::vector<PreparedResource> prepared_;
+  std::vector<const PreparedResource*> write_order_;
 };
 
 }  // namespace

@@ -107,8 +107,8 @@ std::int64_t WholeVersionNumber(std::string_view text) {
   return number;
 }
 
-void PrepareResources(const Page& page, fhir::ResourceSummariser& summariser,
-                      base::Sha256& hasher, std::vector<PreparedResource>& prepared) {
+void PrepareResources(const Page& page, fhir::ResourceSummariser& summariser, base::Sha256& hasher,
+                      std::vector<PreparedResource>& prepared) {
   prepared.resize(page.resources.size());
   for (std::size_t i = 0; i < page.resources.size(); ++i) {
     prepared[i].raw = page.resources[i];

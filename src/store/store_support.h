@@ -50,8 +50,8 @@ struct PreparedResource {
 
 // Summarises and hashes (with `hasher`) every resource of `page` into `prepared` (reused across
 // pages to keep allocations flat).
-void PrepareResources(const Page& page, fhir::ResourceSummariser& summariser,
-                      base::Sha256& hasher, std::vector<PreparedResource>& prepared);
+void PrepareResources(const Page& page, fhir::ResourceSummariser& summariser, base::Sha256& hasher,
+                      std::vector<PreparedResource>& prepared);
 
 // The kInvalidParameter a checkpoint with a state that is not JSON gets.
 base::Error CheckpointStateError();

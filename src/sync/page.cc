@@ -123,22 +123,33 @@ std::string ContentHashOfMembers(dom::object resource, base::Sha256& hasher) {
   return hasher.FinishHex();
 }
 
+// Where a resource sits, named in errors only (built then, not for every resource read):
+// entry `entry` of the Bundle, or, without one, the single resource of type `type`.
+struct ResourcePlace {
+  std::optional<std::size_t> entry;
+  std::string_view type;
+
+  std::string Name() const {
+    return entry ? "Bundle.entry[" + std::to_string(*entry) + "].resource" : std::string(type);
+  }
+};
+
 // Fills `out` from a resource object; `where` names it in errors.
 base::Status ReadResourceObject(dom::element element, std::string_view expected_type,
-                                const std::string& where, base::Sha256& hasher,
+                                const ResourcePlace& where, base::Sha256& hasher,
                                 SyncedResource& out) {
   dom::object resource;
   if (element.get(resource) != simdjson::SUCCESS) {
-    return Malformed("The resource is not a JSON object.", where);
+    return Malformed("The resource is not a JSON object.", where.Name());
   }
   const std::string_view type = StringMember(resource, "resourceType");
   if (type != expected_type) {
     return Malformed("The resource has resourceType '" + std::string(type.substr(0, 64)) +
                          "' where " + std::string(expected_type) + " was asked for.",
-                     where + ".resourceType");
+                     where.Name() + ".resourceType");
   }
   const std::string_view id = StringMember(resource, "id");
-  if (id.empty()) return Malformed("The resource has no id.", where + ".id");
+  if (id.empty()) return Malformed("The resource has no id.", where.Name() + ".id");
   out.type = std::string(type);
   out.id = std::string(id);
   dom::object meta;
@@ -229,10 +240,13 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
   std::optional<base::SystemTime> latest;
   std::size_t index = 0;
   for (dom::element entry_element : entries) {
-    const std::string where = "Bundle.entry[" + std::to_string(index++) + "]";
+    const std::size_t entry_index = index++;
+    const auto where = [entry_index] {
+      return "Bundle.entry[" + std::to_string(entry_index) + "]";
+    };
     dom::object entry;
     if (entry_element.get(entry) != simdjson::SUCCESS) {
-      return Malformed("The entry is not a JSON object.", where);
+      return Malformed("The entry is not a JSON object.", where());
     }
     if (kind == BundleKind::kSearchset) {
       dom::object search;
@@ -242,10 +256,10 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
       }
       dom::element resource;
       if (entry["resource"].get(resource) != simdjson::SUCCESS) {
-        return Malformed("The search entry has no resource.", where + ".resource");
+        return Malformed("The search entry has no resource.", where() + ".resource");
       }
       SyncedResource synced;
-      if (auto status = ReadResourceObject(resource, expected_type, where + ".resource",
+      if (auto status = ReadResourceObject(resource, expected_type, {entry_index, expected_type},
                                            impl_->hasher, synced);
           !status) {
         return Fail(status.error());
@@ -271,7 +285,7 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
     dom::element resource;
     if (entry["resource"].get(resource) == simdjson::SUCCESS) {
       SyncedResource synced;
-      if (auto status = ReadResourceObject(resource, expected_type, where + ".resource",
+      if (auto status = ReadResourceObject(resource, expected_type, {entry_index, expected_type},
                                            impl_->hasher, synced);
           !status) {
         return Fail(status.error());
@@ -279,7 +293,7 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
       if (synced.version == 0) synced.version = etag_version;
       if (synced.last_updated.empty()) synced.last_updated = std::string(last_modified);
       if (synced.version == 0) {
-        return Malformed("The history entry has no version.", where + ".response.etag");
+        return Malformed("The history entry has no version.", where() + ".response.etag");
       }
       synced.etag = std::move(etag);
       page.resources.push_back(std::move(synced));
@@ -289,7 +303,7 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
     dom::object request;
     if (entry["request"].get(request) != simdjson::SUCCESS ||
         StringMember(request, "method") != "DELETE") {
-      return Malformed("The history entry has neither a resource nor a DELETE request.", where);
+      return Malformed("The history entry has neither a resource nor a DELETE request.", where());
     }
     const std::string_view url = StringMember(request, "url");
     const std::size_t slash = url.find('/');
@@ -297,10 +311,10 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
         slash + 1 >= url.size() || url.find('/', slash + 1) != std::string_view::npos) {
       return Malformed(
           "The history delete's request.url is not " + std::string(expected_type) + "/id.",
-          where + ".request.url");
+          where() + ".request.url");
     }
     if (etag_version == 0) {
-      return Malformed("The history delete has no version.", where + ".response.etag");
+      return Malformed("The history delete has no version.", where() + ".response.etag");
     }
     page.tombstones.push_back({std::string(expected_type), std::string(url.substr(slash + 1)),
                                etag_version, std::string(last_modified)});
@@ -319,8 +333,8 @@ base::Result<SyncedResource> PageParser::ParseResource(std::string_view body,
         std::string(expected_type));
   }
   SyncedResource synced;
-  if (auto status = ReadResourceObject(document, expected_type, std::string(expected_type),
-                                         impl_->hasher, synced);
+  if (auto status = ReadResourceObject(document, expected_type, {std::nullopt, expected_type},
+                                       impl_->hasher, synced);
       !status) {
     return Fail(status.error());
   }

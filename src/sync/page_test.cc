@@ -2,6 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "base/sha256.h"
+
 namespace fhirbridge::sync {
 namespace {
 
@@ -80,6 +87,57 @@ TEST(SyncPageTest, ContentHashIgnoresMetaButNotContent) {
   ASSERT_TRUE(with_meta && without_meta && changed);
   EXPECT_EQ(with_meta->content_hash, without_meta->content_hash);
   EXPECT_NE(with_meta->content_hash, changed->content_hash);
+}
+
+// The hash as its definition says: SHA-256 over key, NUL, minified value, NUL for each member
+// but meta, keys unescaped.
+std::string ExpectedHash(
+    std::initializer_list<std::pair<std::string_view, std::string_view>> members) {
+  base::Sha256 hasher;
+  hasher.Begin();
+  const std::string_view separator("\0", 1);
+  for (const auto& [key, value] : members) {
+    hasher.Update(key);
+    hasher.Update(separator);
+    hasher.Update(value);
+    hasher.Update(separator);
+  }
+  return hasher.FinishHex();
+}
+
+TEST(SyncPageTest, ContentHashFollowsItsDefinitionWhateverTheLayout) {
+  const std::string expected = ExpectedHash({
+      {"resourceType", R"("Patient")"},
+      {"id", R"("a")"},
+      {"name", R"([{"text":"Q \"x\" \\ ,}]{[","given":[]}])"},
+      {"extension", R"({"n":[1,-2,{"d":"e,f"}],"flag":false,"none":null})"},
+      {"x", "-1.5"},
+      {"last", R"("")"},
+  });
+  PageParser parser;
+  const auto minified = parser.ParseResource(
+      R"({"resourceType":"Patient","id":"a","meta":{"versionId":"2"},"name":[{"text":"Q \"x\" \\ ,}]{[","given":[]}],"extension":{"n":[1,-2,{"d":"e,f"}],"flag":false,"none":null},"x":-1.5,"last":""})",
+      "Patient");
+  ASSERT_TRUE(minified) << minified.error().ToString();
+  EXPECT_EQ(minified->content_hash, expected);
+  const auto spaced = parser.ParseResource(R"( {
+        "resourceType" : "Patient", "id" : "\u0061",
+        "name" : [ { "text" : "Q \"x\" \\ ,}]{[", "given" : [ ] } ],
+        "extension" : { "n" : [ 1 , -2 , { "d" : "e,f" } ], "flag" : false, "none" : null },
+        "meta" : { "lastUpdated" : "2026-01-01T00:00:00Z" },
+        "x" : -1.5, "last" : "" } )",
+                                           "Patient");
+  ASSERT_TRUE(spaced) << spaced.error().ToString();
+  EXPECT_EQ(spaced->content_hash, expected);
+
+  // A key with an escape is hashed unescaped.
+  const auto escaped_key =
+      parser.ParseResource(R"({"resourceType":"Patient","id":"a","k\"ey":1,"z":true})", "Patient");
+  ASSERT_TRUE(escaped_key) << escaped_key.error().ToString();
+  EXPECT_EQ(
+      escaped_key->content_hash,
+      ExpectedHash(
+          {{"resourceType", R"("Patient")"}, {"id", R"("a")"}, {"k\"ey", "1"}, {"z", "true"}}));
 }
 
 TEST(SyncPageTest, ReadsHistoryVersionsAndDeletes) {
