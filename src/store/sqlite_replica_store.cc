@@ -178,9 +178,10 @@ UPDATE sync_runs SET pages = pages + 1, stored = stored + ?2, unchanged = unchan
   malformed = malformed + ?4, tombstoned = tombstoned + ?5
 WHERE id = ?1 AND status = 'running')sql";
 
+// Binds without a copy: the caller keeps `value` alive until the statement is reset.
 base::Status BindOptionalText(Statement& statement, int index,
                               const std::optional<std::string>& value) {
-  return value ? statement.BindText(index, *value) : statement.BindNull(index);
+  return value ? statement.BindTextReference(index, *value) : statement.BindNull(index);
 }
 
 std::optional<std::string> OptionalText(const Statement& statement, int column) {
@@ -817,16 +818,20 @@ WHERE site = ?1
     auto statement = Cached(kUpsertResource);
     if (!statement) return std::unexpected(statement.error());
     StatementScope scope(**statement);
-    STORE_TRY(BindKey(*scope, page.site, row.resource_type, row.id));
-    STORE_TRY(scope->BindText(4, row.version_id));
+    // Every text is bound without a copy: the page and its prepared rows outlive the statement
+    // scope, which resets the statement before returning.
+    STORE_TRY(scope->BindTextReference(1, page.site));
+    STORE_TRY(scope->BindTextReference(2, row.resource_type));
+    STORE_TRY(scope->BindTextReference(3, row.id));
+    STORE_TRY(scope->BindTextReference(4, row.version_id));
     STORE_TRY(scope->BindInt64(5, row.version_number));
-    STORE_TRY(scope->BindText(6, row.last_updated));
+    STORE_TRY(scope->BindTextReference(6, row.last_updated));
     STORE_TRY(scope->BindInt64(7, row.last_updated_us));
     STORE_TRY(scope->BindInt64(8, row.deleted ? 1 : 0));
-    STORE_TRY(scope->BindText(9, row.content_hash));
+    STORE_TRY(scope->BindTextReference(9, row.content_hash));
     STORE_TRY(scope->BindTextReference(10, row.raw));
     STORE_TRY(scope->BindInt64(11, page.fetched_at));
-    STORE_TRY(scope->BindText(12, page.correlation_id));
+    STORE_TRY(scope->BindTextReference(12, page.correlation_id));
     if (row.view != nullptr) STORE_TRY(BindView(*scope, *row.view));
     STORE_TRY(scope->Run());
     return database_.ChangedRows() == 1;

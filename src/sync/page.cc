@@ -238,6 +238,7 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
   }
 
   std::optional<base::SystemTime> latest;
+  page.resources.reserve(entries.size());
   std::size_t index = 0;
   for (dom::element entry_element : entries) {
     const std::size_t entry_index = index++;
