@@ -957,10 +957,7 @@ WHERE site = ?1
 
 }  // namespace
 
-base::Result<std::unique_ptr<ReplicaStore>> OpenSqliteReplicaStore(const std::string& path) {
-  STORE_TRY(CreatePrivateFile(path));
-  auto database = Database::Open(path);
-  if (!database) return std::unexpected(database.error());
+base::Status ConfigureReplicaConnection(Database& database) {
   // A page's upserts touch index pages all over the file (ids are random). A cache that holds
   // them saves re-reading them for every page, and rarer WAL checkpoints copy each hot page into
   // the database once per checkpoint instead of once every few pages. Measured on a million
@@ -970,9 +967,16 @@ base::Result<std::unique_ptr<ReplicaStore>> OpenSqliteReplicaStore(const std::st
   // file keeps up to 320 MB (a checkpoint's worth): writing over blocks the file already has is
   // cheaper than growing it again (about 5 % of ingest CPU when it was cut back to 64 MB). The
   // cache is 32 MB.
-  STORE_TRY(
-      database->Execute("PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 65536; "
-                        "PRAGMA journal_size_limit = 335544320"));
+  return database.Execute(
+      "PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 65536; "
+      "PRAGMA journal_size_limit = 335544320");
+}
+
+base::Result<std::unique_ptr<ReplicaStore>> OpenSqliteReplicaStore(const std::string& path) {
+  STORE_TRY(CreatePrivateFile(path));
+  auto database = Database::Open(path);
+  if (!database) return std::unexpected(database.error());
+  STORE_TRY(ConfigureReplicaConnection(*database));
   auto store = std::make_unique<SqliteReplicaStore>(std::move(*database));
   auto migrated = store->Migrate();
   if (!migrated) return std::unexpected(migrated.error());
