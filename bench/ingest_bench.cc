@@ -200,7 +200,7 @@ fhirbridge::base::Status BindOptional(fhirbridge::store::Statement& statement, i
 fhirbridge::base::Status BindFloorRow(fhirbridge::store::Statement& statement,
                                       const fhirbridge::store::Page& page,
                                       const fhirbridge::store::PreparedResource& resource) {
-  const fhirbridge::fhir::ResourceSummary& summary = resource.summary;
+  const fhirbridge::fhir::ResourceSummary& summary = *resource.summary;
   STORE_TRY(statement.BindTextReference(1, page.site));
   STORE_TRY(statement.BindTextReference(2, summary.resource_type));
   STORE_TRY(statement.BindTextReference(3, summary.id));

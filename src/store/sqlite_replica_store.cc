@@ -249,8 +249,8 @@ class SqliteReplicaStore final : public ReplicaStore {
     for (const PreparedResource& resource : prepared_) write_order_.push_back(&resource);
     std::stable_sort(write_order_.begin(), write_order_.end(),
                      [](const PreparedResource* a, const PreparedResource* b) {
-                       return std::tie(a->summary.resource_type, a->summary.id) <
-                              std::tie(b->summary.resource_type, b->summary.id);
+                       return std::tie(a->summary->resource_type, a->summary->id) <
+                              std::tie(b->summary->resource_type, b->summary->id);
                      });
 
     auto transaction = TransactionGuard::Begin(database_);
@@ -259,21 +259,21 @@ class SqliteReplicaStore final : public ReplicaStore {
 
     for (const PreparedResource* resource_pointer : write_order_) {
       const PreparedResource& resource = *resource_pointer;
-      if (!resource.summary.well_formed) {
+      if (!resource.summary->well_formed) {
         STORE_TRY(InsertMalformed(page, resource));
         ++outcome.malformed;
         continue;
       }
-      const ResourceSummaryRow row{resource.summary.resource_type,
-                                   resource.summary.id,
-                                   resource.summary.version_id,
-                                   resource.summary.version_number,
-                                   resource.summary.last_updated,
-                                   resource.summary.last_updated_us,
+      const ResourceSummaryRow row{resource.summary->resource_type,
+                                   resource.summary->id,
+                                   resource.summary->version_id,
+                                   resource.summary->version_number,
+                                   resource.summary->last_updated,
+                                   resource.summary->last_updated_us,
                                    false,
                                    resource.content_hash,
                                    resource.raw,
-                                   resource.summary.view ? &*resource.summary.view : nullptr};
+                                   resource.summary->view ? &*resource.summary->view : nullptr};
       auto changed = UpsertResource(page, row);
       if (!changed) return std::unexpected(changed.error());
       if (!*changed) {
@@ -859,7 +859,7 @@ WHERE site = ?1
     StatementScope scope(**statement);
     STORE_TRY(scope->BindText(1, page.site));
     STORE_TRY(scope->BindText(2, resource.content_hash));
-    STORE_TRY(scope->BindText(3, resource.summary.problem));
+    STORE_TRY(scope->BindText(3, resource.summary->problem));
     STORE_TRY(scope->BindText(4, resource.raw));
     STORE_TRY(scope->BindInt64(5, page.fetched_at));
     STORE_TRY(scope->BindText(6, page.correlation_id));

@@ -109,11 +109,18 @@ std::int64_t WholeVersionNumber(std::string_view text) {
 
 void PrepareResources(const Page& page, fhir::ResourceSummariser& summariser, base::Sha256& hasher,
                       std::vector<PreparedResource>& prepared) {
+  const bool summarised = page.summaries.size() == page.resources.size();
   prepared.resize(page.resources.size());
   for (std::size_t i = 0; i < page.resources.size(); ++i) {
-    prepared[i].raw = page.resources[i];
-    prepared[i].content_hash = hasher.Hex(page.resources[i]);
-    prepared[i].summary = summariser.Summarise(page.resources[i]);
+    PreparedResource& resource = prepared[i];
+    resource.raw = page.resources[i];
+    resource.content_hash = hasher.Hex(page.resources[i]);
+    if (summarised && page.summaries[i] != nullptr) {
+      resource.summary = page.summaries[i];
+    } else {
+      resource.own_summary = summariser.Summarise(page.resources[i]);
+      resource.summary = &resource.own_summary;
+    }
   }
 }
 

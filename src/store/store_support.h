@@ -45,11 +45,13 @@ std::int64_t WholeVersionNumber(std::string_view text);
 struct PreparedResource {
   std::string_view raw;
   std::string content_hash;
-  fhir::ResourceSummary summary;
+  const fhir::ResourceSummary* summary = nullptr;  // the page's, or own_summary
+  fhir::ResourceSummary own_summary;               // read here when the page brought none
 };
 
-// Summarises and hashes (with `hasher`) every resource of `page` into `prepared` (reused across
-// pages to keep allocations flat).
+// Hashes (with `hasher`) every resource of `page` into `prepared` (reused across pages to keep
+// allocations flat), with its summary: the page's own when it brings them (Page::summaries),
+// else read with `summariser`. The entries of `prepared` point into themselves: do not copy them.
 void PrepareResources(const Page& page, fhir::ResourceSummariser& summariser, base::Sha256& hasher,
                       std::vector<PreparedResource>& prepared);
 

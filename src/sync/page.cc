@@ -6,6 +6,7 @@
 
 #include "base/clock.h"
 #include "base/sha256.h"
+#include "fhir/resource_summary_dom.h"
 
 namespace fhirbridge::sync {
 
@@ -157,6 +158,7 @@ base::Status ReadResourceObject(dom::element element, std::string_view expected_
     out.version = ParseInteger(StringMember(meta, "versionId"));
     out.last_updated = std::string(StringMember(meta, "lastUpdated"));
   }
+  out.summary = fhir::SummariseParsed(element);
   out.json = simdjson::minify(element);
   out.content_hash = HashMinifiedMembers(out.json, hasher) ? hasher.FinishHex()
                                                            : ContentHashOfMembers(resource, hasher);

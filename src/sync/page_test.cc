@@ -76,6 +76,38 @@ TEST(SyncPageTest, ReadsSearchMatchesSkippingIncludesAndOutcomes) {
   EXPECT_EQ(page->resources[0].content_hash.size(), 64u);
 }
 
+// The store trusts the summary the page parser reads off its own parse in place of parsing the
+// resource again, so the two must agree field for field.
+TEST(SyncPageTest, SummaryOfEachResourceIsWhatTheStoreWouldRead) {
+  PageParser parser;
+  const auto page = parser.ParseBundle(
+      R"({"resourceType":"Bundle","type":"searchset","entry":[
+            {"resource":{"resourceType":"Observation","id":"o1","meta":{"versionId":"7",
+             "lastUpdated":"2026-01-02T03:04:05Z"},"status":"final",
+             "category":[{"coding":[{"code":"vital-signs"}]}],
+             "code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
+             "subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e1"},
+             "effectiveDateTime":"2026-01-01T10:00:00+02:00",
+             "valueQuantity":{"value":72.5,"code":"/min"}}},
+            {"resource":{"resourceType":"Observation","id":"o2","status":"preliminary",
+             "valueQuantity":{"value":"not a number"},"effectiveDateTime":"someday"}},
+            {"resource":{"resourceType":"Observation","id":"o\u0033","meta":{"versionId":"v"}}}]})",
+      BundleKind::kSearchset, "Observation", true);
+  ASSERT_TRUE(page) << page.error().ToString();
+  ASSERT_EQ(page->resources.size(), 3u);
+  fhir::ResourceSummariser summariser;
+  for (const SyncedResource& resource : page->resources) {
+    SCOPED_TRACE(resource.id);
+    ASSERT_TRUE(resource.summary);
+    EXPECT_TRUE(resource.summary->well_formed);
+    EXPECT_EQ(*resource.summary, summariser.Summarise(resource.json));
+  }
+  ASSERT_TRUE(page->resources[0].summary->view);
+  EXPECT_EQ(page->resources[0].summary->view->code, "8867-4");
+  EXPECT_EQ(page->resources[0].summary->view->value_number, 72.5);
+  EXPECT_EQ(page->resources[2].summary->id, "o3");
+}
+
 TEST(SyncPageTest, ContentHashIgnoresMetaButNotContent) {
   PageParser parser;
   const auto with_meta = parser.ParseResource(
