@@ -78,14 +78,20 @@ std::size_t EndOfMinifiedValue(std::string_view text, std::size_t start) {
   return std::string_view::npos;
 }
 
+// The engine's hash with its reused state: the digest context, and the bytes fed to it, gathered
+// first so that a resource is one digest update rather than four per member.
+struct ContentHasher {
+  base::Sha256 digest;
+  std::string input;
+};
+
 // The hash read off `minified`, the simdjson minification of the whole resource object: each
 // member's minified value is the same bytes inside it, so one pass over the text replaces a
 // minification per member. False (hash unusable) when a key holds an escape, whose unescaped
 // form the text does not show, or the text is not the expected shape.
-bool HashMinifiedMembers(std::string_view minified, base::Sha256& hasher) {
-  hasher.Begin();
+bool HashMinifiedMembers(std::string_view minified, ContentHasher& hasher) {
+  hasher.input.clear();
   if (minified.size() < 2 || minified.front() != '{' || minified.back() != '}') return false;
-  const std::string_view separator("\0", 1);
   std::size_t position = 1;
   while (position < minified.size() - 1) {
     if (minified[position] != '"') return false;
@@ -98,10 +104,10 @@ bool HashMinifiedMembers(std::string_view minified, base::Sha256& hasher) {
     const std::size_t value_end = EndOfMinifiedValue(minified, value_start);
     if (value_end == std::string_view::npos || value_end == value_start) return false;
     if (key != "meta") {
-      hasher.Update(key);
-      hasher.Update(separator);
-      hasher.Update(minified.substr(value_start, value_end - value_start));
-      hasher.Update(separator);
+      hasher.input += key;
+      hasher.input += '\0';
+      hasher.input += minified.substr(value_start, value_end - value_start);
+      hasher.input += '\0';
     }
     position = value_end;
     if (minified[position] == ',') ++position;
@@ -110,18 +116,16 @@ bool HashMinifiedMembers(std::string_view minified, base::Sha256& hasher) {
 }
 
 // The same hash member by member: the general way, for keys with escapes.
-std::string ContentHashOfMembers(dom::object resource, base::Sha256& hasher) {
-  hasher.Begin();
-  const std::string_view separator("\0", 1);
+std::string ContentHashOfMembers(dom::object resource, ContentHasher& hasher) {
+  hasher.input.clear();
   for (const auto field : resource) {
     if (field.key == "meta") continue;
-    const std::string value = simdjson::minify(field.value);
-    hasher.Update(field.key);
-    hasher.Update(separator);
-    hasher.Update(value);
-    hasher.Update(separator);
+    hasher.input += field.key;
+    hasher.input += '\0';
+    hasher.input += simdjson::minify(field.value);
+    hasher.input += '\0';
   }
-  return hasher.FinishHex();
+  return hasher.digest.Hex(hasher.input);
 }
 
 // Where a resource sits, named in errors only (built then, not for every resource read):
@@ -137,7 +141,7 @@ struct ResourcePlace {
 
 // Fills `out` from a resource object; `where` names it in errors.
 base::Status ReadResourceObject(dom::element element, std::string_view expected_type,
-                                const ResourcePlace& where, base::Sha256& hasher,
+                                const ResourcePlace& where, ContentHasher& hasher,
                                 SyncedResource& out) {
   dom::object resource;
   if (element.get(resource) != simdjson::SUCCESS) {
@@ -160,7 +164,7 @@ base::Status ReadResourceObject(dom::element element, std::string_view expected_
   }
   out.summary = fhir::SummariseParsed(element);
   out.json = simdjson::minify(element);
-  out.content_hash = HashMinifiedMembers(out.json, hasher) ? hasher.FinishHex()
+  out.content_hash = HashMinifiedMembers(out.json, hasher) ? hasher.digest.Hex(hasher.input)
                                                            : ContentHashOfMembers(resource, hasher);
   return {};
 }
@@ -185,7 +189,7 @@ std::int64_t VersionOfEtag(std::string_view etag) {
 
 struct PageParser::Impl {
   dom::parser parser;
-  base::Sha256 hasher;
+  ContentHasher hasher;
 };
 
 PageParser::PageParser() : impl_(std::make_unique<Impl>()) {}
