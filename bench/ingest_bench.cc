@@ -3,14 +3,25 @@
 //   fhirbridge_ingest_bench record PAGES_FILE PATIENTS [PER_PAGE]
 //     Generates PATIENTS synthetic patients (src/synth, realistic defect profile) and records
 //     them as searchset Bundle pages of PER_PAGE (default 100) resources of one type each, one
-//     page per line, as a site would send them: every resource gets meta.versionId and
-//     meta.lastUpdated. Prints the number of pages and resources.
+//     page per line as "TYPE<tab>BUNDLE", the Bundle as a site would send it: every resource
+//     has meta.versionId and meta.lastUpdated (the generator's, or one added when it gave none).
+//     Prints the number of pages and resources.
 //
 //   fhirbridge_ingest_bench ingest PAGES_FILE STORE [SCHEMA]
 //     Reads the recorded pages one at a time and measures, in the same process:
 //       baseline: a plain simdjson parse of each page's bytes (DOM, every byte looked at);
-//       ingest:   split the page into its resources, summarise and normalise each, and write the
-//                 page (resources, clinical views, a checkpoint) into STORE in one transaction.
+//       ingest:   what sync does with a fetched page: sync::PageParser::ParseBundle (checks,
+//                 identity, the engine's content hash), then sync::StoreSyncSink::CommitPage,
+//                 which hands it to ReplicaStore::WritePage (summary and normalised columns,
+//                 raw JSON, hash, the page's resources and checkpoint and its sync run's
+//                 counters in one transaction).
+//       floor:    (SQLite only) SQLite's own cost of the same rows: each page is parsed,
+//                 summarised and hashed outside the timing, then its rows go into the resources
+//                 table of a fresh store file (PATH.floor, the store's schema and connection
+//                 settings, removed afterwards) with one plain prepared INSERT each, one
+//                 transaction per page. What ingest spends beyond it is fhirbridge's own work.
+//       unkeyed:  (SQLite only) the floor again into a copy of the resources table without its
+//                 primary key (append only): what the key's index costs SQLite.
 //     STORE is sqlite:PATH or a PostgreSQL DSN (SCHEMA: the schema to use, created if missing).
 //     File reading is outside both timings. Each is measured in wall time and in the thread's
 //     CPU time (user and system; SQLite runs in this thread, a PostgreSQL server does not).
@@ -22,10 +33,13 @@
 #include <time.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +47,11 @@
 #include "base/clock.h"
 #include "fhir/resource_summary.h"
 #include "store/replica_store.h"
+#include "store/sqlite.h"
+#include "store/sqlite_replica_store.h"
+#include "store/store_support.h"
+#include "sync/page.h"
+#include "sync/store_sync_sink.h"
 #include "synth/defects.h"
 #include "synth/generator.h"
 
@@ -88,15 +107,29 @@ class PageRecorder final : public fhirbridge::synth::SynthOutput {
 
   void Add(const std::string& type, std::string_view resource) {
     OpenPage& page = pages_[type];
-    page.text += page.count == 0 ? R"({"resourceType":"Bundle","type":"searchset","entry":[)" : ",";
+    if (page.count == 0) {
+      page.text += type;
+      page.text += R"(	{"resourceType":"Bundle","type":"searchset","entry":[)";
+    } else {
+      page.text += ",";
+    }
     page.text += R"({"fullUrl":"https://fhir.example.org/R4/)";
     page.text += type;
     page.text += R"(","resource":)";
-    // As a server sends it: meta first, then the resource's own elements.
-    const auto instant = fhirbridge::base::FormatInstant(
-        fhirbridge::base::SystemTime(std::chrono::milliseconds(1'767'225'600'000 + resources_)));
-    page.text += R"({"meta":{"versionId":"1","lastUpdated":")" + instant + "\"},";
-    page.text += resource.substr(1);
+    // As a server sends it: a versionId in the resource's meta (the generator writes its
+    // lastUpdated), or a meta first when the resource has none.
+    const std::size_t meta = resource.find(R"("meta":{)");
+    if (meta != std::string_view::npos) {
+      const std::size_t inside = meta + std::string_view(R"("meta":{)").size();
+      page.text += resource.substr(0, inside);
+      page.text += R"("versionId":"1",)";
+      page.text += resource.substr(inside);
+    } else {
+      const auto instant = fhirbridge::base::FormatInstant(
+          fhirbridge::base::SystemTime(std::chrono::milliseconds(1'767'225'600'000 + resources_)));
+      page.text += R"({"meta":{"versionId":"1","lastUpdated":")" + instant + "\"},";
+      page.text += resource.substr(1);
+    }
     page.text += R"(,"search":{"mode":"match"}})";
     ++resources_;
     if (++page.count == per_page_) Flush(page);
@@ -144,6 +177,121 @@ int Record(const std::string& path, std::uint64_t patients, std::size_t per_page
   return 0;
 }
 
+// A plain INSERT of every column the store writes for a resource; "%s" is the table.
+constexpr const char* kFloorInsert = R"sql(
+INSERT INTO %s (site, resource_type, id, version_id, version_number, last_updated,
+                       last_updated_us, deleted, content_hash, raw, fetched_at_us, correlation_id,
+                       patient_reference, encounter_reference, status, category, code_system,
+                       code, effective, effective_us, value_number, value_unit, gender,
+                       birth_date)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+        ?20, ?21, ?22, ?23, ?24) %s)sql";
+
+struct FloorFigures {
+  Clock::duration time{};
+  std::chrono::nanoseconds cpu{};
+  std::uint64_t rows = 0;
+};
+
+fhirbridge::base::Status BindOptional(fhirbridge::store::Statement& statement, int index,
+                                      const std::optional<std::string>& value) {
+  return value ? statement.BindTextReference(index, *value) : statement.BindNull(index);
+}
+
+// Binds one prepared resource the way the store does.
+fhirbridge::base::Status BindFloorRow(fhirbridge::store::Statement& statement,
+                                      const fhirbridge::store::Page& page,
+                                      const fhirbridge::store::PreparedResource& resource) {
+  const fhirbridge::fhir::ResourceSummary& summary = *resource.summary;
+  STORE_TRY(statement.BindTextReference(1, page.site));
+  STORE_TRY(statement.BindTextReference(2, summary.resource_type));
+  STORE_TRY(statement.BindTextReference(3, summary.id));
+  STORE_TRY(statement.BindTextReference(4, summary.version_id));
+  STORE_TRY(statement.BindInt64(5, summary.version_number));
+  STORE_TRY(statement.BindTextReference(6, summary.last_updated));
+  STORE_TRY(statement.BindInt64(7, summary.last_updated_us));
+  STORE_TRY(statement.BindInt64(8, 0));
+  STORE_TRY(statement.BindTextReference(9, resource.content_hash));
+  STORE_TRY(statement.BindTextReference(10, resource.raw));
+  STORE_TRY(statement.BindInt64(11, page.fetched_at));
+  STORE_TRY(statement.BindTextReference(12, page.correlation_id));
+  if (!summary.view) return {};
+  const fhirbridge::fhir::ClinicalView& view = *summary.view;
+  STORE_TRY(BindOptional(statement, 13, view.patient_reference));
+  STORE_TRY(BindOptional(statement, 14, view.encounter_reference));
+  STORE_TRY(BindOptional(statement, 15, view.status));
+  STORE_TRY(BindOptional(statement, 16, view.category));
+  STORE_TRY(BindOptional(statement, 17, view.code_system));
+  STORE_TRY(BindOptional(statement, 18, view.code));
+  STORE_TRY(BindOptional(statement, 19, view.effective));
+  if (view.effective_us) STORE_TRY(statement.BindInt64(20, *view.effective_us));
+  if (view.value_number) STORE_TRY(statement.BindDouble(21, *view.value_number));
+  STORE_TRY(BindOptional(statement, 22, view.value_unit));
+  STORE_TRY(BindOptional(statement, 23, view.gender));
+  return BindOptional(statement, 24, view.birth_date);
+}
+
+// The floor pass (see the top of the file): SQLite's cost of inserting the rows ingest writes,
+// with everything else done outside the timing; `keyed` false inserts into a copy of the table
+// without its primary key.
+fhirbridge::base::Result<FloorFigures> MeasureFloor(const std::string& pages_path,
+                                                    const std::string& store_path, bool keyed) {
+  namespace store = fhirbridge::store;
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(store_path + suffix);
+  {
+    // Creates the schema; the store's own connection is closed before the measured one opens.
+    auto created = store::OpenSqliteReplicaStore(store_path);
+    if (!created) return std::unexpected(created.error());
+  }
+  auto database = store::Database::Open(store_path);
+  if (!database) return std::unexpected(database.error());
+  STORE_TRY(store::ConfigureReplicaConnection(*database));
+  if (!keyed) {
+    STORE_TRY(database->Execute("CREATE TABLE unkeyed AS SELECT * FROM resources WHERE 0"));
+  }
+  char sql[1024];
+  std::snprintf(sql, sizeof sql, kFloorInsert, keyed ? "resources" : "unkeyed",
+                keyed ? "ON CONFLICT DO NOTHING" : "");
+  auto insert = database->Prepare(sql, store::StatementLifetime::kLongLived);
+  if (!insert) return std::unexpected(insert.error());
+
+  std::ifstream in(pages_path, std::ios::binary);
+  fhirbridge::sync::PageParser page_parser;
+  fhirbridge::fhir::ResourceSummariser summariser;
+  fhirbridge::base::Sha256 hasher;
+  std::vector<store::PreparedResource> prepared;
+  FloorFigures figures;
+  std::string line;
+  while (std::getline(in, line)) {
+    const std::size_t tab = line.find('\t');
+    const std::string type = line.substr(0, tab);
+    auto parsed = page_parser.ParseBundle(std::string_view(line).substr(tab + 1),
+                                          fhirbridge::sync::BundleKind::kSearchset, type, false);
+    if (!parsed) return std::unexpected(parsed.error());
+    store::Page page;
+    page.site = "bench-site";
+    page.fetched_at = store::NowMicros();
+    for (const auto& resource : parsed->resources) page.resources.push_back(resource.json);
+    store::PrepareResources(page, summariser, hasher, prepared);
+
+    const auto start = Clock::now();
+    const auto start_cpu = ThreadCpuTime();
+    auto transaction = store::TransactionGuard::Begin(*database);
+    if (!transaction) return std::unexpected(transaction.error());
+    for (const store::PreparedResource& resource : prepared) {
+      store::StatementScope scope(*insert);
+      STORE_TRY(BindFloorRow(*scope, page, resource));
+      STORE_TRY(scope->Run());
+    }
+    STORE_TRY(transaction->Commit());
+    figures.time += Clock::now() - start;
+    figures.cpu += ThreadCpuTime() - start_cpu;
+    figures.rows += prepared.size();
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(store_path + suffix);
+  return figures;
+}
+
 long PeakRssKilobytes() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -170,6 +318,12 @@ int Ingest(const std::string& path, const std::string& location, const std::stri
   std::uint64_t bytes = 0;
   std::uint64_t parsed_entries = 0;
   while (std::getline(in, line)) {
+    const std::size_t tab = line.find('\t');
+    if (tab == std::string::npos) {
+      std::cerr << "a recorded page has no type; record the pages again\n";
+      return 1;
+    }
+    line.erase(0, tab + 1);
     line.reserve(line.size() + simdjson::SIMDJSON_PADDING);
     const auto start = Clock::now();
     const auto start_cpu = ThreadCpuTime();
@@ -187,40 +341,78 @@ int Ingest(const std::string& path, const std::string& location, const std::stri
     bytes += line.size();
   }
 
-  // Pass 2: parse, normalise, store; one transaction per page with its checkpoint.
-  in.clear();
-  in.seekg(0);
-  fhirbridge::fhir::BundlePageReader reader;
-  Clock::duration ingest_time{};
-  std::chrono::nanoseconds ingest_cpu{};
-  std::uint64_t pages = 0;
-  std::uint64_t stored = 0;
-  std::uint64_t malformed = 0;
-  while (std::getline(in, line)) {
-    const auto start = Clock::now();
-    const auto start_cpu = ThreadCpuTime();
-    auto split = reader.Read(line);
-    if (!split) {
-      std::cerr << "a recorded page is not a Bundle: " << split.error().diagnostic << "\n";
+  // Passes 2 and 3 (SQLite only): the floor, with and without the key.
+  FloorFigures floor;
+  FloorFigures unkeyed;
+  if (location.starts_with("sqlite:")) {
+    const std::string floor_path = location.substr(std::string_view("sqlite:").size()) + ".floor";
+    auto measured = MeasureFloor(path, floor_path, true);
+    auto measured_unkeyed = MeasureFloor(path, floor_path, false);
+    if (!measured || !measured_unkeyed) {
+      std::cerr << "the floor pass failed: "
+                << (measured ? measured_unkeyed : measured).error().diagnostic << "\n";
       return 1;
     }
-    fhirbridge::store::Page page;
-    page.site = "bench-site";
-    page.correlation_id = "bench-" + std::to_string(pages);
-    page.fetched_at = fhirbridge::store::Micros{1'767'225'600'000'000};
-    page.resources = std::move(split->resources);
-    page.checkpoint = fhirbridge::store::Checkpoint{
-        {"bench-site", "all", ""}, "{\"page\":" + std::to_string(pages) + "}", 0, {}};
-    auto outcome = (*store)->WritePage(page);
-    if (!outcome) {
-      std::cerr << "writing a page failed: " << outcome.error().diagnostic << "\n";
+    floor = *measured;
+    unkeyed = *measured_unkeyed;
+  }
+
+  // Pass 4: parse, normalise, store, as sync does; one transaction per page with its
+  // checkpoint, counted against a sync run.
+  in.clear();
+  in.seekg(0);
+  fhirbridge::sync::PageParser page_parser;
+  fhirbridge::sync::StoreSyncSink sink(std::move(*store), "bench-site");
+  fhirbridge::sync::RunRecord record;
+  record.site = "bench-site";
+  auto run = sink.BeginRun(record);
+  if (!run) {
+    std::cerr << "starting a sync run failed: " << run.error().diagnostic << "\n";
+    return 1;
+  }
+  Clock::duration ingest_time{};
+  std::chrono::nanoseconds ingest_cpu{};
+  std::chrono::nanoseconds page_parse_cpu{};  // the part of ingest_cpu in PageParser
+  std::uint64_t pages = 0;
+  std::set<std::string> types_seen;
+  while (std::getline(in, line)) {
+    const std::size_t tab = line.find('\t');
+    if (tab == std::string::npos) return 1;
+    const std::string type = line.substr(0, tab);
+    const std::string_view body = std::string_view(line).substr(tab + 1);
+    const bool first_page = types_seen.insert(type).second;
+    const auto start = Clock::now();
+    const auto start_cpu = ThreadCpuTime();
+    auto parsed =
+        page_parser.ParseBundle(body, fhirbridge::sync::BundleKind::kSearchset, type, first_page);
+    page_parse_cpu += ThreadCpuTime() - start_cpu;
+    if (!parsed) {
+      std::cerr << "a recorded page was refused: " << parsed.error().diagnostic << "\n";
+      return 1;
+    }
+    fhirbridge::sync::PageWrite write;
+    write.key = {"bench-site", type, ""};
+    write.resources = std::move(parsed->resources);
+    write.checkpoint = "{\"page\":" + std::to_string(pages) + "}";
+    if (auto committed = sink.CommitPage(write); !committed) {
+      std::cerr << "writing a page failed: " << committed.error().diagnostic << "\n";
       return 1;
     }
     ingest_time += Clock::now() - start;
     ingest_cpu += ThreadCpuTime() - start_cpu;
-    stored += static_cast<std::uint64_t>(outcome->stored);
-    malformed += static_cast<std::uint64_t>(outcome->malformed);
     ++pages;
+  }
+  auto finished = sink.store().GetSyncRun(*run);
+  if (!finished || !*finished) {
+    std::cerr << "reading the sync run failed\n";
+    return 1;
+  }
+  const auto stored = static_cast<std::uint64_t>((*finished)->stored);
+  const auto malformed = static_cast<std::uint64_t>((*finished)->malformed);
+  record.outcome = "succeeded";
+  if (auto status = sink.FinishRun(*run, record); !status) {
+    std::cerr << "finishing the sync run failed: " << status.error().diagnostic << "\n";
+    return 1;
   }
 
   const double parse_seconds = std::chrono::duration<double>(parse_time).count();
@@ -228,18 +420,33 @@ int Ingest(const std::string& path, const std::string& location, const std::stri
   const double ingest_seconds = std::chrono::duration<double>(ingest_time).count();
   const double ingest_cpu_seconds = std::chrono::duration<double>(ingest_cpu).count();
   const auto resources = static_cast<double>(parsed_entries);
+  const double floor_seconds = std::chrono::duration<double>(floor.time).count();
+  const double floor_cpu_seconds = std::chrono::duration<double>(floor.cpu).count();
   std::printf(
       "backend=%s pages=%llu resources=%llu stored=%llu malformed=%llu bytes=%llu "
       "parse_seconds=%.3f parse_cpu_seconds=%.3f parse_resources_per_second=%.0f "
       "parse_resources_per_cpu_second=%.0f parse_mb_per_second=%.1f "
       "ingest_seconds=%.3f ingest_cpu_seconds=%.3f ingest_resources_per_second=%.0f "
-      "ingest_resources_per_cpu_second=%.0f peak_rss_kb=%ld\n",
-      std::string((*store)->backend()).c_str(), static_cast<unsigned long long>(pages),
+      "ingest_resources_per_cpu_second=%.0f ingest_page_parse_cpu_seconds=%.3f peak_rss_kb=%ld",
+      std::string(sink.store().backend()).c_str(), static_cast<unsigned long long>(pages),
       static_cast<unsigned long long>(parsed_entries), static_cast<unsigned long long>(stored),
       static_cast<unsigned long long>(malformed), static_cast<unsigned long long>(bytes),
       parse_seconds, parse_cpu_seconds, resources / parse_seconds, resources / parse_cpu_seconds,
       static_cast<double>(bytes) / 1e6 / parse_seconds, ingest_seconds, ingest_cpu_seconds,
-      resources / ingest_seconds, resources / ingest_cpu_seconds, PeakRssKilobytes());
+      resources / ingest_seconds, resources / ingest_cpu_seconds,
+      std::chrono::duration<double>(page_parse_cpu).count(), PeakRssKilobytes());
+  if (floor.rows > 0) {
+    std::printf(
+        " floor_rows=%llu floor_seconds=%.3f floor_cpu_seconds=%.3f "
+        "floor_resources_per_second=%.0f floor_resources_per_cpu_second=%.0f",
+        static_cast<unsigned long long>(floor.rows), floor_seconds, floor_cpu_seconds,
+        static_cast<double>(floor.rows) / floor_seconds,
+        static_cast<double>(floor.rows) / floor_cpu_seconds);
+    std::printf(
+        " unkeyed_resources_per_cpu_second=%.0f",
+        static_cast<double>(unkeyed.rows) / std::chrono::duration<double>(unkeyed.cpu).count());
+  }
+  std::printf("\n");
   return 0;
 }
 

@@ -119,9 +119,15 @@ std::optional<SystemTime> ParseInstant(std::string_view text) {
     if (pos != text.size()) return std::nullopt;
   }
 
-  const std::time_t seconds = timegm(&parts);
-  if (seconds == static_cast<std::time_t>(-1)) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(seconds) - offset + fraction;
+  // Calendar arithmetic rather than timegm, which goes through the C library's time zone state
+  // on every call (a cost per stored resource). A day past the month's end and a leap second
+  // roll over as timegm rolls them.
+  const std::chrono::sys_days date =
+      std::chrono::sys_days(std::chrono::year(year) / month / 1) + std::chrono::days(day - 1);
+  const std::chrono::sys_seconds time = date + std::chrono::hours(parts.tm_hour) +
+                                        std::chrono::minutes(parts.tm_min) +
+                                        std::chrono::seconds(parts.tm_sec);
+  return std::chrono::time_point_cast<SystemTime::duration>(time) - offset + fraction;
 }
 
 std::optional<SystemTime> ParseHttpDate(std::string_view text) {

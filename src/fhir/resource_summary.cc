@@ -6,6 +6,7 @@
 #include <initializer_list>
 
 #include "base/clock.h"
+#include "fhir/resource_summary_dom.h"
 
 namespace fhirbridge::fhir {
 namespace {
@@ -183,17 +184,21 @@ ResourceSummariser::ResourceSummariser() : parser_(std::make_unique<Parser>()) {
 ResourceSummariser::~ResourceSummariser() = default;
 
 ResourceSummary ResourceSummariser::Summarise(std::string_view raw) {
-  ResourceSummary summary;
-
   // The DOM parser reads up to SIMDJSON_PADDING bytes past the end; a reused buffer holds them.
   parser_->padded.assign(raw);
   parser_->padded.append(simdjson::SIMDJSON_PADDING, '\0');
   element resource;
   if (parser_->parser.parse(parser_->padded.data(), raw.size(), false).get(resource) !=
       simdjson::SUCCESS) {
+    ResourceSummary summary;
     summary.problem = "the resource is not valid JSON";
     return summary;
   }
+  return SummariseParsed(resource);
+}
+
+ResourceSummary SummariseParsed(element resource) {
+  ResourceSummary summary;
   if (!resource.is_object()) {
     summary.problem = "the resource is not a JSON object";
     return summary;

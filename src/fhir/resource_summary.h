@@ -38,6 +38,8 @@ struct ClinicalView {
   std::optional<std::string> value_unit;     // Observation.valueQuantity unit or code
   std::optional<std::string> gender;         // Patient
   std::optional<std::string> birth_date;     // Patient
+
+  bool operator==(const ClinicalView&) const = default;
 };
 
 struct ResourceSummary {
@@ -50,6 +52,8 @@ struct ResourceSummary {
   std::int64_t last_updated_us = 0;  // 0 when absent or unreadable
   std::int64_t version_number = 0;   // meta.versionId when it is a whole number, else 0
   std::optional<ClinicalView> view;  // set for the seven clinical types above
+
+  bool operator==(const ResourceSummary&) const = default;
 };
 
 // True for the seven types that have a normalised view.

@@ -220,7 +220,7 @@ class PostgresReplicaStore final : public ReplicaStore {
   base::Result<PageOutcome> WritePage(const Page& page) override {
     STORE_TRY(CheckPage(page));
     std::lock_guard lock(mutex_);
-    PrepareResources(page, summariser_, prepared_);
+    PrepareResources(page, summariser_, hasher_, prepared_);
     PageOutcome outcome;
 
     // One statement cannot upsert a row twice: keep the highest-ranked copy of each resource
@@ -228,7 +228,7 @@ class PostgresReplicaStore final : public ReplicaStore {
     std::map<std::pair<std::string_view, std::string_view>, const PreparedResource*> newest;
     std::vector<const PreparedResource*> malformed;
     for (const PreparedResource& resource : prepared_) {
-      const fhir::ResourceSummary& summary = resource.summary;
+      const fhir::ResourceSummary& summary = *resource.summary;
       if (!summary.well_formed) {
         malformed.push_back(&resource);
         continue;
@@ -236,7 +236,7 @@ class PostgresReplicaStore final : public ReplicaStore {
       auto [slot, inserted] = newest.try_emplace({summary.resource_type, summary.id}, &resource);
       if (inserted) continue;
       ++outcome.unchanged;
-      const fhir::ResourceSummary& held = slot->second->summary;
+      const fhir::ResourceSummary& held = *slot->second->summary;
       if (std::pair(summary.last_updated_us, summary.version_number) >
           std::pair(held.last_updated_us, held.version_number)) {
         slot->second = &resource;
@@ -682,7 +682,7 @@ class PostgresReplicaStore final : public ReplicaStore {
       for (std::size_t i = start; i < start + count; ++i) {
         params.emplace_back(page.site);
         params.emplace_back(resources[i]->content_hash);
-        params.emplace_back(resources[i]->summary.problem);
+        params.emplace_back(resources[i]->summary->problem);
         params.emplace_back(std::string(resources[i]->raw));
         params.emplace_back(Number(page.fetched_at));
         params.emplace_back(page.correlation_id);
@@ -704,7 +704,7 @@ class PostgresReplicaStore final : public ReplicaStore {
       PgParams params;
       params.reserve(count * kResourceColumns);
       for (std::size_t i = start; i < start + count; ++i) {
-        const fhir::ResourceSummary& summary = resources[i]->summary;
+        const fhir::ResourceSummary& summary = *resources[i]->summary;
         params.emplace_back(page.site);
         params.emplace_back(summary.resource_type);
         params.emplace_back(summary.id);
@@ -853,6 +853,7 @@ class PostgresReplicaStore final : public ReplicaStore {
   std::mutex mutex_;
   PgConnection connection_;
   fhir::ResourceSummariser summariser_;
+  base::Sha256 hasher_;
   std::vector<PreparedResource> prepared_;
 };
 

@@ -86,6 +86,11 @@ struct Page {
   std::string correlation_id;  // of the request that fetched the page
   Micros fetched_at = 0;
   std::vector<std::string_view> resources;  // raw JSON of each resource as received
+  // Optional, from a caller that has parsed the resources already (sync's page parser): for
+  // each resource, in the same order, what fhir::ResourceSummariser::Summarise returns for it
+  // (fhir::SummariseParsed reads it off a parse). The store then does not parse the resources
+  // again. Empty, or a null entry: the store summarises the resource itself.
+  std::vector<const fhir::ResourceSummary*> summaries;
   std::vector<Tombstone> tombstones;
   // Moved in the same transaction. Its state must be a JSON text; otherwise the whole page is
   // rolled back with kInvalidParameter (the checkpoint is written last).

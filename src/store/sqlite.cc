@@ -65,6 +65,15 @@ base::Status Statement::BindText(int index, std::string_view value) {
   return {};
 }
 
+base::Status Statement::BindTextReference(int index, std::string_view value) {
+  // A null destructor is SQLITE_STATIC (spelled as a C-style cast in SQLite's header): SQLite
+  // reads the caller's bytes in place.
+  const int result =
+      sqlite3_bind_text64(statement_, index, value.data(), value.size(), nullptr, SQLITE_UTF8);
+  if (result != SQLITE_OK) return std::unexpected(StorageError(connection_, result, "bind text"));
+  return {};
+}
+
 base::Status Statement::BindInt64(int index, std::int64_t value) {
   const int result = sqlite3_bind_int64(statement_, index, value);
   if (result != SQLITE_OK) {

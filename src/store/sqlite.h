@@ -43,6 +43,9 @@ class Statement {
 
   // Parameters are numbered from 1, as in SQL ("?1"). Text is copied by SQLite.
   base::Status BindText(int index, std::string_view value);
+  // Binds text without copying it (for large values such as a resource's JSON): `value` must
+  // stay alive and unchanged until the statement is reset or the parameter bound again.
+  base::Status BindTextReference(int index, std::string_view value);
   base::Status BindInt64(int index, std::int64_t value);
   base::Status BindDouble(int index, double value);
   base::Status BindNull(int index);

@@ -1,6 +1,5 @@
 #include "store/store_support.h"
 
-#include <openssl/sha.h>
 #include <simdjson.h>
 
 #include <array>
@@ -9,15 +8,8 @@
 namespace fhirbridge::store {
 
 std::string Sha256Hex(std::string_view bytes) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest.data());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex(digest.size() * 2, '0');
-  for (std::size_t i = 0; i < digest.size(); ++i) {
-    hex[2 * i] = kHex[digest[i] >> 4];
-    hex[2 * i + 1] = kHex[digest[i] & 0xf];
-  }
-  return hex;
+  base::Sha256 hasher;
+  return hasher.Hex(bytes);
 }
 
 bool IsJsonText(std::string_view text) {
@@ -115,13 +107,20 @@ std::int64_t WholeVersionNumber(std::string_view text) {
   return number;
 }
 
-void PrepareResources(const Page& page, fhir::ResourceSummariser& summariser,
+void PrepareResources(const Page& page, fhir::ResourceSummariser& summariser, base::Sha256& hasher,
                       std::vector<PreparedResource>& prepared) {
+  const bool summarised = page.summaries.size() == page.resources.size();
   prepared.resize(page.resources.size());
   for (std::size_t i = 0; i < page.resources.size(); ++i) {
-    prepared[i].raw = page.resources[i];
-    prepared[i].content_hash = Sha256Hex(page.resources[i]);
-    prepared[i].summary = summariser.Summarise(page.resources[i]);
+    PreparedResource& resource = prepared[i];
+    resource.raw = page.resources[i];
+    resource.content_hash = hasher.Hex(page.resources[i]);
+    if (summarised && page.summaries[i] != nullptr) {
+      resource.summary = page.summaries[i];
+    } else {
+      resource.own_summary = summariser.Summarise(page.resources[i]);
+      resource.summary = &resource.own_summary;
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/sha256.h"
 #include "fhir/resource_summary.h"
 #include "store/replica_store.h"
 
@@ -44,12 +45,14 @@ std::int64_t WholeVersionNumber(std::string_view text);
 struct PreparedResource {
   std::string_view raw;
   std::string content_hash;
-  fhir::ResourceSummary summary;
+  const fhir::ResourceSummary* summary = nullptr;  // the page's, or own_summary
+  fhir::ResourceSummary own_summary;               // read here when the page brought none
 };
 
-// Summarises every resource of `page` with `summariser` into `prepared` (reused across pages
-// to keep allocations flat).
-void PrepareResources(const Page& page, fhir::ResourceSummariser& summariser,
+// Hashes (with `hasher`) every resource of `page` into `prepared` (reused across pages to keep
+// allocations flat), with its summary: the page's own when it brings them (Page::summaries),
+// else read with `summariser`. The entries of `prepared` point into themselves: do not copy them.
+void PrepareResources(const Page& page, fhir::ResourceSummariser& summariser, base::Sha256& hasher,
                       std::vector<PreparedResource>& prepared);
 
 // The kInvalidParameter a checkpoint with a state that is not JSON gets.

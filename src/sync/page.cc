@@ -1,11 +1,12 @@
 #include "sync/page.h"
 
-#include <openssl/evp.h>
 #include <simdjson.h>
 
 #include <charconv>
 
 #include "base/clock.h"
+#include "base/sha256.h"
+#include "fhir/resource_summary_dom.h"
 
 namespace fhirbridge::sync {
 
@@ -32,49 +33,128 @@ std::int64_t ParseInteger(std::string_view text) {
   return value;
 }
 
-// SHA-256 of the resource's members other than meta, each fed as key, NUL, minified value, NUL,
-// so that a server filling or dropping meta (Epic omits it) does not look like a change.
-std::string ContentHash(dom::object resource) {
-  EVP_MD_CTX* context = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(context, EVP_sha256(), nullptr);
-  const char separator = '\0';
+// The engine's content hash: SHA-256 of the resource's members other than meta, each fed as
+// key, NUL, minified value, NUL, so that a server filling or dropping meta (Epic omits it) does
+// not look like a change.
+
+// Where the value that starts at `text[start]` ends in minified JSON (no whitespace): the
+// index just past it, or npos when the text ends first.
+std::size_t EndOfMinifiedValue(std::string_view text, std::size_t start) {
+  int depth = 0;
+  for (std::size_t i = start; i < text.size(); ++i) {
+    switch (text[i]) {
+      case '"': {
+        // Straight to the closing quote (strings are most of a resource's bytes): the first
+        // quote after an even run of backslashes.
+        const std::size_t opening = i;
+        for (;;) {
+          i = text.find('"', i + 1);
+          if (i == std::string_view::npos) return i;
+          std::size_t backslashes = 0;
+          while (i - backslashes - 1 > opening && text[i - backslashes - 1] == '\\') {
+            ++backslashes;
+          }
+          if (backslashes % 2 == 0) break;
+        }
+        if (depth == 0) return i + 1;
+        break;
+      }
+      case '{':
+      case '[':
+        ++depth;
+        break;
+      case '}':
+      case ']':
+        if (depth == 0) return i;  // the end of the enclosing object: a scalar ends here
+        if (--depth == 0) return i + 1;
+        break;
+      case ',':
+        if (depth == 0) return i;
+        break;
+      default:
+        break;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// The engine's hash with its reused state: the digest context, and the bytes fed to it, gathered
+// first so that a resource is one digest update rather than four per member.
+struct ContentHasher {
+  base::Sha256 digest;
+  std::string input;
+};
+
+// The hash read off `minified`, the simdjson minification of the whole resource object: each
+// member's minified value is the same bytes inside it, so one pass over the text replaces a
+// minification per member. False (hash unusable) when a key holds an escape, whose unescaped
+// form the text does not show, or the text is not the expected shape.
+bool HashMinifiedMembers(std::string_view minified, ContentHasher& hasher) {
+  hasher.input.clear();
+  if (minified.size() < 2 || minified.front() != '{' || minified.back() != '}') return false;
+  std::size_t position = 1;
+  while (position < minified.size() - 1) {
+    if (minified[position] != '"') return false;
+    const std::size_t key_end = minified.find('"', position + 1);
+    if (key_end == std::string_view::npos) return false;
+    const std::string_view key = minified.substr(position + 1, key_end - position - 1);
+    if (key.find('\\') != std::string_view::npos) return false;
+    if (key_end + 1 >= minified.size() || minified[key_end + 1] != ':') return false;
+    const std::size_t value_start = key_end + 2;
+    const std::size_t value_end = EndOfMinifiedValue(minified, value_start);
+    if (value_end == std::string_view::npos || value_end == value_start) return false;
+    if (key != "meta") {
+      hasher.input += key;
+      hasher.input += '\0';
+      hasher.input += minified.substr(value_start, value_end - value_start);
+      hasher.input += '\0';
+    }
+    position = value_end;
+    if (minified[position] == ',') ++position;
+  }
+  return true;
+}
+
+// The same hash member by member: the general way, for keys with escapes.
+std::string ContentHashOfMembers(dom::object resource, ContentHasher& hasher) {
+  hasher.input.clear();
   for (const auto field : resource) {
     if (field.key == "meta") continue;
-    const std::string value = simdjson::minify(field.value);
-    EVP_DigestUpdate(context, field.key.data(), field.key.size());
-    EVP_DigestUpdate(context, &separator, 1);
-    EVP_DigestUpdate(context, value.data(), value.size());
-    EVP_DigestUpdate(context, &separator, 1);
+    hasher.input += field.key;
+    hasher.input += '\0';
+    hasher.input += simdjson::minify(field.value);
+    hasher.input += '\0';
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(context, digest, &length);
-  EVP_MD_CTX_free(context);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xf];
-  }
-  return hex;
+  return hasher.digest.Hex(hasher.input);
 }
+
+// Where a resource sits, named in errors only (built then, not for every resource read):
+// entry `entry` of the Bundle, or, without one, the single resource of type `type`.
+struct ResourcePlace {
+  std::optional<std::size_t> entry;
+  std::string_view type;
+
+  std::string Name() const {
+    return entry ? "Bundle.entry[" + std::to_string(*entry) + "].resource" : std::string(type);
+  }
+};
 
 // Fills `out` from a resource object; `where` names it in errors.
 base::Status ReadResourceObject(dom::element element, std::string_view expected_type,
-                                const std::string& where, SyncedResource& out) {
+                                const ResourcePlace& where, ContentHasher& hasher,
+                                SyncedResource& out) {
   dom::object resource;
   if (element.get(resource) != simdjson::SUCCESS) {
-    return Malformed("The resource is not a JSON object.", where);
+    return Malformed("The resource is not a JSON object.", where.Name());
   }
   const std::string_view type = StringMember(resource, "resourceType");
   if (type != expected_type) {
     return Malformed("The resource has resourceType '" + std::string(type.substr(0, 64)) +
                          "' where " + std::string(expected_type) + " was asked for.",
-                     where + ".resourceType");
+                     where.Name() + ".resourceType");
   }
   const std::string_view id = StringMember(resource, "id");
-  if (id.empty()) return Malformed("The resource has no id.", where + ".id");
+  if (id.empty()) return Malformed("The resource has no id.", where.Name() + ".id");
   out.type = std::string(type);
   out.id = std::string(id);
   dom::object meta;
@@ -82,17 +162,19 @@ base::Status ReadResourceObject(dom::element element, std::string_view expected_
     out.version = ParseInteger(StringMember(meta, "versionId"));
     out.last_updated = std::string(StringMember(meta, "lastUpdated"));
   }
+  out.summary = fhir::SummariseParsed(element);
   out.json = simdjson::minify(element);
-  out.content_hash = ContentHash(resource);
+  out.content_hash = HashMinifiedMembers(out.json, hasher) ? hasher.digest.Hex(hasher.input)
+                                                           : ContentHashOfMembers(resource, hasher);
   return {};
 }
 
-// Keeps the latest instant, rewritten in the one UTC millisecond form that sorts as text.
-void NoteLastUpdated(ParsedPage& page, std::string_view instant) {
+// Keeps the latest instant; the page's max_last_updated is it in the one UTC millisecond form
+// that sorts as text, formatted once per page (formatting is monotonic, so the form of the
+// latest instant is the latest form).
+void NoteLastUpdated(std::optional<base::SystemTime>& latest, std::string_view instant) {
   const auto parsed = base::ParseInstant(instant);
-  if (!parsed) return;
-  std::string canonical = base::FormatInstant(*parsed);
-  if (canonical > page.max_last_updated) page.max_last_updated = std::move(canonical);
+  if (parsed && (!latest || *parsed > *latest)) latest = *parsed;
 }
 
 }  // namespace
@@ -107,6 +189,7 @@ std::int64_t VersionOfEtag(std::string_view etag) {
 
 struct PageParser::Impl {
   dom::parser parser;
+  ContentHasher hasher;
 };
 
 PageParser::PageParser() : impl_(std::make_unique<Impl>()) {}
@@ -160,12 +243,17 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
     return page;
   }
 
+  std::optional<base::SystemTime> latest;
+  page.resources.reserve(entries.size());
   std::size_t index = 0;
   for (dom::element entry_element : entries) {
-    const std::string where = "Bundle.entry[" + std::to_string(index++) + "]";
+    const std::size_t entry_index = index++;
+    const auto where = [entry_index] {
+      return "Bundle.entry[" + std::to_string(entry_index) + "]";
+    };
     dom::object entry;
     if (entry_element.get(entry) != simdjson::SUCCESS) {
-      return Malformed("The entry is not a JSON object.", where);
+      return Malformed("The entry is not a JSON object.", where());
     }
     if (kind == BundleKind::kSearchset) {
       dom::object search;
@@ -175,14 +263,15 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
       }
       dom::element resource;
       if (entry["resource"].get(resource) != simdjson::SUCCESS) {
-        return Malformed("The search entry has no resource.", where + ".resource");
+        return Malformed("The search entry has no resource.", where() + ".resource");
       }
       SyncedResource synced;
-      if (auto status = ReadResourceObject(resource, expected_type, where + ".resource", synced);
+      if (auto status = ReadResourceObject(resource, expected_type, {entry_index, expected_type},
+                                           impl_->hasher, synced);
           !status) {
         return Fail(status.error());
       }
-      NoteLastUpdated(page, synced.last_updated);
+      NoteLastUpdated(latest, synced.last_updated);
       page.resources.push_back(std::move(synced));
       ++page.entries;
       continue;
@@ -199,18 +288,19 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
       etag_version = VersionOfEtag(etag);
       last_modified = StringMember(response, "lastModified");
     }
-    if (!last_modified.empty()) NoteLastUpdated(page, last_modified);
+    if (!last_modified.empty()) NoteLastUpdated(latest, last_modified);
     dom::element resource;
     if (entry["resource"].get(resource) == simdjson::SUCCESS) {
       SyncedResource synced;
-      if (auto status = ReadResourceObject(resource, expected_type, where + ".resource", synced);
+      if (auto status = ReadResourceObject(resource, expected_type, {entry_index, expected_type},
+                                           impl_->hasher, synced);
           !status) {
         return Fail(status.error());
       }
       if (synced.version == 0) synced.version = etag_version;
       if (synced.last_updated.empty()) synced.last_updated = std::string(last_modified);
       if (synced.version == 0) {
-        return Malformed("The history entry has no version.", where + ".response.etag");
+        return Malformed("The history entry has no version.", where() + ".response.etag");
       }
       synced.etag = std::move(etag);
       page.resources.push_back(std::move(synced));
@@ -220,7 +310,7 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
     dom::object request;
     if (entry["request"].get(request) != simdjson::SUCCESS ||
         StringMember(request, "method") != "DELETE") {
-      return Malformed("The history entry has neither a resource nor a DELETE request.", where);
+      return Malformed("The history entry has neither a resource nor a DELETE request.", where());
     }
     const std::string_view url = StringMember(request, "url");
     const std::size_t slash = url.find('/');
@@ -228,15 +318,16 @@ base::Result<ParsedPage> PageParser::ParseBundle(std::string_view body, BundleKi
         slash + 1 >= url.size() || url.find('/', slash + 1) != std::string_view::npos) {
       return Malformed(
           "The history delete's request.url is not " + std::string(expected_type) + "/id.",
-          where + ".request.url");
+          where() + ".request.url");
     }
     if (etag_version == 0) {
-      return Malformed("The history delete has no version.", where + ".response.etag");
+      return Malformed("The history delete has no version.", where() + ".response.etag");
     }
     page.tombstones.push_back({std::string(expected_type), std::string(url.substr(slash + 1)),
                                etag_version, std::string(last_modified)});
     ++page.entries;
   }
+  if (latest) page.max_last_updated = base::FormatInstant(*latest);
   return page;
 }
 
@@ -249,7 +340,8 @@ base::Result<SyncedResource> PageParser::ParseResource(std::string_view body,
         std::string(expected_type));
   }
   SyncedResource synced;
-  if (auto status = ReadResourceObject(document, expected_type, std::string(expected_type), synced);
+  if (auto status = ReadResourceObject(document, expected_type, {std::nullopt, expected_type},
+                                       impl_->hasher, synced);
       !status) {
     return Fail(status.error());
   }

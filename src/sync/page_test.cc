@@ -2,6 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "base/sha256.h"
+
 namespace fhirbridge::sync {
 namespace {
 
@@ -69,6 +76,38 @@ TEST(SyncPageTest, ReadsSearchMatchesSkippingIncludesAndOutcomes) {
   EXPECT_EQ(page->resources[0].content_hash.size(), 64u);
 }
 
+// The store trusts the summary the page parser reads off its own parse in place of parsing the
+// resource again, so the two must agree field for field.
+TEST(SyncPageTest, SummaryOfEachResourceIsWhatTheStoreWouldRead) {
+  PageParser parser;
+  const auto page = parser.ParseBundle(
+      R"({"resourceType":"Bundle","type":"searchset","entry":[
+            {"resource":{"resourceType":"Observation","id":"o1","meta":{"versionId":"7",
+             "lastUpdated":"2026-01-02T03:04:05Z"},"status":"final",
+             "category":[{"coding":[{"code":"vital-signs"}]}],
+             "code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
+             "subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e1"},
+             "effectiveDateTime":"2026-01-01T10:00:00+02:00",
+             "valueQuantity":{"value":72.5,"code":"/min"}}},
+            {"resource":{"resourceType":"Observation","id":"o2","status":"preliminary",
+             "valueQuantity":{"value":"not a number"},"effectiveDateTime":"someday"}},
+            {"resource":{"resourceType":"Observation","id":"o\u0033","meta":{"versionId":"v"}}}]})",
+      BundleKind::kSearchset, "Observation", true);
+  ASSERT_TRUE(page) << page.error().ToString();
+  ASSERT_EQ(page->resources.size(), 3u);
+  fhir::ResourceSummariser summariser;
+  for (const SyncedResource& resource : page->resources) {
+    SCOPED_TRACE(resource.id);
+    ASSERT_TRUE(resource.summary);
+    EXPECT_TRUE(resource.summary->well_formed);
+    EXPECT_EQ(*resource.summary, summariser.Summarise(resource.json));
+  }
+  ASSERT_TRUE(page->resources[0].summary->view);
+  EXPECT_EQ(page->resources[0].summary->view->code, "8867-4");
+  EXPECT_EQ(page->resources[0].summary->view->value_number, 72.5);
+  EXPECT_EQ(page->resources[2].summary->id, "o3");
+}
+
 TEST(SyncPageTest, ContentHashIgnoresMetaButNotContent) {
   PageParser parser;
   const auto with_meta = parser.ParseResource(
@@ -80,6 +119,57 @@ TEST(SyncPageTest, ContentHashIgnoresMetaButNotContent) {
   ASSERT_TRUE(with_meta && without_meta && changed);
   EXPECT_EQ(with_meta->content_hash, without_meta->content_hash);
   EXPECT_NE(with_meta->content_hash, changed->content_hash);
+}
+
+// The hash as its definition says: SHA-256 over key, NUL, minified value, NUL for each member
+// but meta, keys unescaped.
+std::string ExpectedHash(
+    std::initializer_list<std::pair<std::string_view, std::string_view>> members) {
+  base::Sha256 hasher;
+  hasher.Begin();
+  const std::string_view separator("\0", 1);
+  for (const auto& [key, value] : members) {
+    hasher.Update(key);
+    hasher.Update(separator);
+    hasher.Update(value);
+    hasher.Update(separator);
+  }
+  return hasher.FinishHex();
+}
+
+TEST(SyncPageTest, ContentHashFollowsItsDefinitionWhateverTheLayout) {
+  const std::string expected = ExpectedHash({
+      {"resourceType", R"("Patient")"},
+      {"id", R"("a")"},
+      {"name", R"([{"text":"Q \"x\" \\ ,}]{[","given":[]}])"},
+      {"extension", R"({"n":[1,-2,{"d":"e,f"}],"flag":false,"none":null})"},
+      {"x", "-1.5"},
+      {"last", R"("")"},
+  });
+  PageParser parser;
+  const auto minified = parser.ParseResource(
+      R"({"resourceType":"Patient","id":"a","meta":{"versionId":"2"},"name":[{"text":"Q \"x\" \\ ,}]{[","given":[]}],"extension":{"n":[1,-2,{"d":"e,f"}],"flag":false,"none":null},"x":-1.5,"last":""})",
+      "Patient");
+  ASSERT_TRUE(minified) << minified.error().ToString();
+  EXPECT_EQ(minified->content_hash, expected);
+  const auto spaced = parser.ParseResource(R"( {
+        "resourceType" : "Patient", "id" : "\u0061",
+        "name" : [ { "text" : "Q \"x\" \\ ,}]{[", "given" : [ ] } ],
+        "extension" : { "n" : [ 1 , -2 , { "d" : "e,f" } ], "flag" : false, "none" : null },
+        "meta" : { "lastUpdated" : "2026-01-01T00:00:00Z" },
+        "x" : -1.5, "last" : "" } )",
+                                           "Patient");
+  ASSERT_TRUE(spaced) << spaced.error().ToString();
+  EXPECT_EQ(spaced->content_hash, expected);
+
+  // A key with an escape is hashed unescaped.
+  const auto escaped_key =
+      parser.ParseResource(R"({"resourceType":"Patient","id":"a","k\"ey":1,"z":true})", "Patient");
+  ASSERT_TRUE(escaped_key) << escaped_key.error().ToString();
+  EXPECT_EQ(
+      escaped_key->content_hash,
+      ExpectedHash(
+          {{"resourceType", R"("Patient")"}, {"id", R"("a")"}, {"k\"ey", "1"}, {"z", "true"}}));
 }
 
 TEST(SyncPageTest, ReadsHistoryVersionsAndDeletes) {

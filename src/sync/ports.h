@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "fhir/resource_summary.h"
 #include "http/message.h"
 
 namespace fhirbridge::sync {
@@ -64,6 +65,9 @@ struct SyncedResource {
   std::string content_hash;  // lower-case hex SHA-256 of `json` without meta
   std::string etag;          // the ETag the site gave for this version, if any
   std::string context;       // the patient whose compartment it was read from, or ""
+  // What the local store reads from `json` (fhir::ResourceSummariser), when the page parser
+  // read it off its own parse; the store then does not parse `json` again.
+  std::optional<fhir::ResourceSummary> summary;
 };
 
 // A resource the site no longer has.

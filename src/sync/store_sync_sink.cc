@@ -71,7 +71,11 @@ base::Status StoreSyncSink::Commit(const PageWrite& page,
   write.site = site_;
   write.fetched_at = store::NowMicros();
   write.resources.reserve(page.resources.size());
-  for (const SyncedResource& resource : page.resources) write.resources.push_back(resource.json);
+  write.summaries.reserve(page.resources.size());
+  for (const SyncedResource& resource : page.resources) {
+    write.resources.push_back(resource.json);
+    write.summaries.push_back(resource.summary ? &*resource.summary : nullptr);
+  }
   for (const Tombstone& tombstone : page.tombstones) {
     // The engine's rule: a deletion yields to a newer version, in the page or already stored.
     if (tombstone.version > 0) {
