@@ -256,7 +256,8 @@ TEST_F(FleetTest, AnExpiredLeaseIsTakenOverAndItsOldHolderIsFencedOut) {
     sync::PageWrite page;
     page.key = {"site-a", "Condition", ""};
     page.resources.push_back({"Condition", "c1", 1, "2024-01-01T00:00:00Z",
-                              R"({"resourceType":"Condition","id":"c1"})", "00", "", ""});
+                              R"({"resourceType":"Condition","id":"c1"})", "00", "", "",
+                              std::nullopt});
     page.checkpoint = R"({"since":"2024-01-01T00:00:00Z"})";
     auto committed = fenced.CommitPage(page);
     ASSERT_FALSE(committed);

@@ -103,10 +103,10 @@ class SyncEngineTest : public ::testing::Test {
 
   // The usual change, then a second update of the same Observation and a second deletion.
   void ChangeSandbox(const std::vector<std::string>& patients) {
-    ChangeSandboxSlightly(base_, patients);
     const std::vector<std::string> observations = SandboxIds(base_, "Observation");
+    ChangeSandboxSlightly(base_, patients);
     UpdateResource(base_, "Observation", observations.at(3));
-    DeleteResource(base_, "Observation", observations.at(6));
+    DeleteResource(base_, "Observation", observations.at(7));
   }
 
   // A rate limit the sync runs into, 5xx answers, connections cut midway and expired paging

@@ -196,9 +196,11 @@ void ExpectSucceeded(const sync::SyncReport& report) {
 }
 
 void ChangeSandboxSlightly(const std::string& base, const std::vector<std::string>& patients) {
-  SeedPatients(base, 2, 2);
+  // Chosen before the new ones exist: a random new id can sort first, and changing a resource
+  // the store never saw would not test a change.
   const std::vector<std::string> observations = SandboxIds(base, "Observation");
   const std::vector<std::string> conditions = SandboxIds(base, "Condition");
+  SeedPatients(base, 2, 2);
   UpdateResource(base, "Observation", observations.at(3));
   UpdateResource(base, "Patient", patients.at(1));
   DeleteResource(base, "Observation", observations.at(5));

@@ -37,7 +37,7 @@ void ExpectSucceeded(const sync::SyncReport& report);
 // The usual change to a tenant seeded with SeedPatients (at least three patients, eight
 // Observations and one Condition): two new patients with two Observations and a Condition each,
 // an update of an Observation and of patients[1], and a deletion of an Observation, a Condition
-// and patients[2].
+// and patients[2]; the changed resources are ones that existed before the call.
 void ChangeSandboxSlightly(const std::string& base, const std::vector<std::string>& patients);
 
 // "only in store: Type/id v1; only in sandbox: ...; version differs: ..." for test messages.
