@@ -57,13 +57,15 @@ class DemoCommandTest : public ::testing::Test {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
-  // Live resources per type in the synced store for `site`, counted with SQL.
+  // Live resources per type in the replica store for `site`, counted with SQL on its schema
+  // (store/sqlite_replica_store.cc), not through the store's own API.
   std::map<std::string, std::int64_t> StoreCounts(const std::string& site) {
     std::map<std::string, std::int64_t> counts;
     auto database = store::Database::Open((folder_ / "store.sqlite").string());
     EXPECT_TRUE(database.has_value());
     auto statement = database->Prepare(
-        "SELECT type, COUNT(*) FROM sync_resources WHERE site = ?1 AND deleted = 0 GROUP BY type");
+        "SELECT resource_type, COUNT(*) FROM resources WHERE site = ?1 AND deleted = 0 "
+        "GROUP BY resource_type");
     EXPECT_TRUE(statement.has_value());
     EXPECT_TRUE(statement->BindText(1, site).has_value());
     while (true) {
@@ -86,12 +88,12 @@ class DemoCommandTest : public ::testing::Test {
     return *counts;
   }
 
-  // Every seeded patient's names, identifier values and birth dates, from the synced store.
+  // Every seeded patient's names, identifier values and birth dates, from the replica store.
   std::set<std::string> PatientDetails() {
     std::set<std::string> details;
     auto database = store::Database::Open((folder_ / "store.sqlite").string());
     EXPECT_TRUE(database.has_value());
-    auto statement = database->Prepare("SELECT json FROM sync_resources WHERE type = 'Patient'");
+    auto statement = database->Prepare("SELECT raw FROM resources WHERE resource_type = 'Patient'");
     EXPECT_TRUE(statement.has_value());
     while (true) {
       auto row = statement->Step();
