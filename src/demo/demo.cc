@@ -178,8 +178,8 @@ base::Status WriteCohortFile(sandbox::Tenant& tenant, const fs::path& path) {
   return WriteFile(path, text);
 }
 
-// What the site client met while syncing, from its metrics: retries by reason and the latency
-// quantiles of its HTTP exchanges (each retry counted as an exchange of its own).
+// What the site client met, from its metrics: retries by reason and the latency quantiles of its
+// HTTP exchanges (each retry counted as an exchange of its own).
 void ReadClientMetrics(observe::MetricsRegistry& metrics, const std::string& site,
                        SiteSummary& summary) {
   for (const char* reason : kRetryReasons) {
@@ -339,7 +339,6 @@ SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer&
   auto served_counts = served->store().CountByType();
   if (!served_counts) return fail("sandbox", served_counts.error());
   CountChanges(runnable, *before, *after, *served_counts, summary);
-  ReadClientMetrics(client_metrics, tenant.name, summary);
 
   // Smoke, through the same connection; steps the matrix refuses are skipped with its reason.
   verify::SmokeSite smoke_site;
@@ -367,7 +366,9 @@ SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer&
   if (!written) return fail("reports", written.error());
   summary.reports = *written;
 
-  // Faults as the sandbox counted them: survived when sync and smoke finished regardless.
+  // Faults as the sandbox counted them and retries as the client counted them: survived when
+  // sync and smoke finished regardless.
+  ReadClientMetrics(client_metrics, tenant.name, summary);
   for (const char* kind : kFaultKinds) {
     const std::uint64_t met = fault_counter(kind).Value() - faults_before[kind];
     if (met > 0) summary.faults_met[kind] = met;

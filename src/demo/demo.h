@@ -69,7 +69,7 @@ struct SiteSummary {
   std::map<std::string, std::uint64_t> faults_met;  // kind -> count, as the sandbox injected them
   std::map<std::string, std::uint64_t> retries;     // reason -> count, as the site client retried
   bool survived = false;                            // sync and smoke finished despite them
-  // The site client's HTTP exchanges up to the end of sync (capabilities and sync; each retry is
+  // The site client's HTTP exchanges with the site (capabilities, sync and smoke; each retry is
   // an exchange of its own), from its latency histogram.
   double p50_ms = 0, p95_ms = 0, p99_ms = 0;
   int smoke_passed = 0, smoke_skipped = 0, smoke_failed = 0;
