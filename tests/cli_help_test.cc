@@ -25,7 +25,7 @@ struct CommandRun {
   std::string output;  // standard output and standard error together
 };
 
-CommandRun Run(const std::string& arguments) {
+CommandRun RunFhirbridge(const std::string& arguments) {
   const std::string command = std::string(FHIRBRIDGE_BINARY) + " " + arguments + " 2>&1";
   CommandRun run;
   FILE* pipe = ::popen(command.c_str(), "r");
@@ -98,7 +98,7 @@ TEST(CliHelpTest, EveryCommandAnswersHelpAndIsInTheReadme) {
     const std::string command = pending.back();
     pending.pop_back();
     SCOPED_TRACE("fhirbridge " + command + " --help");
-    const CommandRun help = Run(command + " --help");
+    const CommandRun help = RunFhirbridge(command + " --help");
     EXPECT_EQ(help.exit_code, 0) << help.output;
     EXPECT_NE(help.output.find("Usage:"), std::string::npos) << help.output;
     EXPECT_NE(help.output.find("--help"), std::string::npos) << help.output;
@@ -159,7 +159,7 @@ TEST(CliHelpTest, MistakesGiveTheDocumentedExitCodes) {
       {"--version", 0},
   };
   for (const auto& [arguments, expected] : cases) {
-    const CommandRun run = Run(arguments);
+    const CommandRun run = RunFhirbridge(arguments);
     EXPECT_EQ(run.exit_code, expected) << "fhirbridge " << arguments << "\n" << run.output;
   }
   std::filesystem::remove_all(empty_folder);
