@@ -1,6 +1,7 @@
 #include "demo/demo.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -311,7 +312,10 @@ SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer&
   std::vector<sync::TypePlan> runnable;
   for (auto& entry : sync::PlanSync(*inputs)) {
     if (entry.strategy == sync::Strategy::kNone) {
-      summary.unavailable.push_back({entry.type, entry.reason});
+      // A search the matrix refuses rules out every strategy: its reason says it all.
+      const sync::TypePermission& permission = inputs->permissions[entry.type];
+      summary.unavailable.push_back(
+          {entry.type, permission.search ? entry.reason : permission.reason, entry.reason});
     } else {
       runnable.push_back(std::move(entry));
     }
@@ -379,6 +383,37 @@ SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer&
   summary.survived = summary.sync_failures.empty() && summary.smoke_failed == 0;
   LogInfo("demo.site_done", "A demo site was seeded, synced and smoke-tested.", tenant.name);
   return summary;
+}
+
+// The unavailable types by reason, in order of first appearance, each reason with the type's own
+// name written {type}, so that types refused for the same reason share one line of the summary.
+std::vector<std::pair<std::string, std::vector<std::string>>> GroupByReason(
+    const std::vector<Unavailable>& unavailable) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+  for (const Unavailable& entry : unavailable) {
+    std::string reason = entry.reason;
+    for (std::size_t at = reason.find(entry.type); at != std::string::npos;
+         at = reason.find(entry.type, at)) {
+      const std::size_t end = at + entry.type.size();
+      const bool word =
+          end == reason.size() || !std::isalnum(static_cast<unsigned char>(reason[end]));
+      if (word) {
+        reason.replace(at, entry.type.size(), "{type}");
+        at += 6;
+      } else {
+        at = end;
+      }
+    }
+    auto group = std::find_if(groups.begin(), groups.end(), [&reason](const auto& candidate) {
+      return candidate.first == reason;
+    });
+    if (group == groups.end()) {
+      groups.emplace_back(reason, std::vector<std::string>{entry.type});
+    } else {
+      group->second.push_back(entry.type);
+    }
+  }
+  return groups;
 }
 
 // Binds the preferred port when it is free, else any free port.
@@ -492,8 +527,10 @@ std::string FormatSummary(const DemoSummary& summary) {
     }
     text << "\n  store: " << live << " resources; this run " << created << " new, " << updated
          << " updated, " << deleted << " deleted\n";
-    for (const auto& unavailable : site.unavailable) {
-      text << "  unavailable: " << unavailable.type << " - " << unavailable.reason << "\n";
+    for (const auto& [reason, types] : GroupByReason(site.unavailable)) {
+      text << "  unavailable: ";
+      for (std::size_t i = 0; i < types.size(); ++i) text << (i > 0 ? ", " : "") << types[i];
+      text << " - " << reason << "\n";
     }
     for (const auto& failure : site.sync_failures) text << "  FAILED: " << failure << "\n";
     text << "  faults met:";
@@ -532,7 +569,8 @@ fhir::Json SummaryJson(const DemoSummary& summary) {
     }
     fhir::Json unavailable = fhir::Json::array();
     for (const auto& entry : site.unavailable) {
-      unavailable.push_back({{"type", entry.type}, {"reason", entry.reason}});
+      unavailable.push_back(
+          {{"type", entry.type}, {"reason", entry.reason}, {"plan", entry.plan_reason}});
     }
     sites.push_back(
         {{"site", site.site},

@@ -50,7 +50,10 @@ struct TypeSync {
 
 struct Unavailable {
   std::string type;
-  std::string reason;  // capability reason: scope, build level or search rules
+  // Why: the capability matrix's reason when it refuses search (a scope not granted, a type the
+  // CapabilityStatement does not offer), else the plan's reason.
+  std::string reason;
+  std::string plan_reason;  // the planner's reason, strategy by strategy
 };
 
 struct SiteSummary {
