@@ -487,8 +487,11 @@ base::Result<DemoSummary> RunDemo(const DemoOptions& options) {
   observe::MetricsRegistry client_metrics;
   std::uint64_t seed = 1;
   for (const auto& tenant : (*server)->config().tenants) {
+    const auto site_started = std::chrono::steady_clock::now();
     summary.sites.push_back(
         RunSite(tenant, **server, options, seed++, sandbox_metrics, client_metrics));
+    summary.sites.back().seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - site_started).count();
   }
   (*server)->Stop();
   (*server)->Wait();
@@ -503,7 +506,11 @@ std::string FormatSummary(const DemoSummary& summary) {
   text << "fhirbridge demo: sandbox at " << summary.origin << ", folder " << summary.folder.string()
        << "\n";
   for (const SiteSummary& site : summary.sites) {
-    text << "\n" << site.site << " - " << site.display_name << " [" << site.build_level << "]\n";
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.1f s", site.seconds);
+    text << "\n"
+         << site.site << " - " << site.display_name << " [" << site.build_level << "], " << seconds
+         << "\n";
     text << "  seeded: " << site.seeded_created << " new, " << site.seeded_present
          << " already present\n";
     text << "  granted: " << (site.granted_scopes.empty() ? "(none)" : site.granted_scopes) << "\n";
@@ -593,7 +600,8 @@ fhir::Json SummaryJson(const DemoSummary& summary) {
           {{"passed", site.smoke_passed},
            {"skipped", site.smoke_skipped},
            {"failed", site.smoke_failed}}},
-         {"reports", site.reports}});
+         {"reports", site.reports},
+         {"seconds", site.seconds}});
   }
   return {{"origin", summary.origin},         {"folder", summary.folder.string()},
           {"seconds", summary.seconds},       {"log_file", summary.log_file},

@@ -77,6 +77,7 @@ struct SiteSummary {
   double p50_ms = 0, p95_ms = 0, p99_ms = 0;
   int smoke_passed = 0, smoke_skipped = 0, smoke_failed = 0;
   std::vector<std::string> reports;
+  double seconds = 0;  // wall time of the site's whole turn, seeding included
 };
 
 struct DemoSummary {
