@@ -252,6 +252,10 @@ TEST_F(DemoCommandTest, RunsTwiceIncrementallyAndLogsNoPatientData) {
   EXPECT_LE(limited["retries"].value("429", std::int64_t{0}),
             limited["faults_met"].value("rate_limited_429", std::int64_t{0}));
   EXPECT_FALSE(limited["maintenance_windows"].empty());
+  // Its unannounced maintenance: answered 503 with Retry-After, waited out and retried.
+  EXPECT_GT(limited["faults_met"].value("maintenance", std::int64_t{0}), 0)
+      << limited["faults_met"].dump();
+  EXPECT_GT(limited["retries"].value("503", std::int64_t{0}), 0) << limited["retries"].dump();
   EXPECT_TRUE(limited["survived"].get<bool>());
 
   // The second run reuses the folder: nothing seeded or stored anew, fewer requests. It prints

@@ -8,6 +8,9 @@
 // matrix, traffic limits, maintenance windows): sync into one replica store, then the smoke
 // journey with reports. Returns a summary per site.
 //
+// The tenant with maintenance windows also starts a one-second unannounced window in the sandbox
+// as its sync begins, so that the client meets a 503 with Retry-After no bundle could foresee.
+//
 // The folder:
 //   sandbox/<tenant>.sqlite   the tenants' stores (kept: a second run reuses them)
 //   keys/<site>/              the app's key ring per site
