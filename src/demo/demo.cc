@@ -1,6 +1,7 @@
 #include "demo/demo.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -9,8 +10,6 @@
 #include <sstream>
 #include <system_error>
 
-#include "auth/site_auth.h"
-#include "auth/smart_discovery.h"
 #include "base/clock.h"
 #include "base/embedded_files.h"
 #include "observe/log.h"
@@ -18,18 +17,19 @@
 #include "sandbox/sandbox_server.h"
 #include "sandbox/tenant.h"
 #include "sandbox/tenant_config.h"
-#include "sites/site_bundle.h"
+#include "sites/site_connection.h"
 #include "store/replica_store.h"
 #include "sync/engine.h"
 #include "sync/plan.h"
 #include "sync/progress.h"
+#include "sync/site_page_source.h"
+#include "sync/site_sync.h"
 #include "sync/store_sync_sink.h"
 #include "synth/sandbox_admin.h"
 #include "synth/seeder.h"
-#include "traffic/site_client.h"
 #include "verify/journey.h"
 #include "verify/known_patients.h"
-#include "verify/requester.h"
+#include "verify/site_requester.h"
 #include "verify/smoke_report.h"
 #include "verify/smoke_runner.h"
 
@@ -59,6 +59,12 @@ constexpr const char* kFaultKinds[] = {"error_500",         "error_502",        
                                        "error_504",         "maintenance",       "expired_page",
                                        "missing_next_link", "dropped_connection"};
 
+// How long the unannounced maintenance of a tenant with maintenance windows lasts (see RunSite).
+constexpr std::chrono::seconds kUnannouncedMaintenance{1};
+
+// The reasons the site client counts its retries by (traffic/site_client.cc).
+constexpr const char* kRetryReasons[] = {"429", "500", "502", "503", "504", "no_response"};
+
 void LogInfo(observe::Literal event, observe::Literal message, std::string_view site = {}) {
   observe::LogEvent line;
   line.event = event;
@@ -86,94 +92,53 @@ base::Result<sandbox::SandboxConfig> DemoSandboxConfig() {
   return sandbox::ParseSandboxConfig(text, "embedded:sandbox/demo-tenants.toml");
 }
 
-// A sync PageSource over the runtime's SiteClient, recording each request's latency.
-class SiteClientPageSource final : public sync::PageSource {
- public:
-  explicit SiteClientPageSource(traffic::SiteClient& client) : client_(client) {}
-
-  base::Result<sync::FetchResponse> Get(const sync::FetchRequest& request) override {
-    traffic::SiteRequest site_request;
-    site_request.target = request.url;
-    site_request.headers = request.headers;
-    site_request.priority = traffic::Priority::kBackground;
-    auto response = client_.Send(site_request);
-    if (!response) return base::Fail(response.error());
-    latencies_ms_.push_back(std::chrono::duration<double, std::milli>(response->elapsed).count());
-    sync::FetchResponse fetched;
-    fetched.status = response->http.status;
-    fetched.headers = std::move(response->http.headers);
-    fetched.body = std::move(response->http.body);
-    fetched.request_id =
-        response->echoed_request_id.empty() ? response->request_id : response->echoed_request_id;
-    for (const traffic::OutcomeWarning& warning : response->warnings) {
-      fetched.warnings.push_back(warning.severity + ":" + warning.code);
-    }
-    return fetched;
+// A TOML basic string: the text between double quotes, with quotes and backslashes escaped.
+std::string Quoted(std::string_view text) {
+  std::string quoted = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += c;
   }
-
-  const std::vector<double>& latencies_ms() const { return latencies_ms_; }
-
- private:
-  traffic::SiteClient& client_;
-  std::vector<double> latencies_ms_;
-};
-
-// A smoke Requester over the same SiteClient, so that the journey meets the site through the
-// runtime's retries and throttle, as an application would.
-class SiteClientRequester final : public verify::Requester {
- public:
-  explicit SiteClientRequester(traffic::SiteClient& client) : client_(client) {}
-
-  base::Result<verify::SiteResponse> Get(const std::string& url,
-                                         const std::vector<http::Header>& headers) override {
-    traffic::SiteRequest request;
-    request.target = url;
-    request.headers = headers;
-    auto response = client_.Send(request);
-    if (!response) return base::Fail(response.error());
-    verify::SiteResponse answer;
-    answer.status = response->http.status;
-    answer.headers = std::move(response->http.headers);
-    answer.body = std::move(response->http.body);
-    answer.request_id = response->request_id;
-    answer.warnings = verify::ExtractWarnings(answer.body);
-    answer.latency = std::chrono::duration_cast<std::chrono::microseconds>(response->elapsed);
-    return answer;
-  }
-
- private:
-  traffic::SiteClient& client_;
-};
-
-double Percentile(std::vector<double> values, double quantile) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const auto index = static_cast<std::size_t>(quantile * static_cast<double>(values.size() - 1));
-  return values[index];
+  return quoted + "\"";
 }
 
+// The site bundle an integration team would write for the tenant (docs/sites.md): its base URL
+// on this run's sandbox, backend services with the demo's key ring, the scopes the app asks for,
+// the client's traffic limits, the organisation's maintenance windows, and the patient cohort
+// for per-patient refresh. The traffic limits are deliberately looser than the rate-limited
+// tenant's, as a first bundle often is: the client then meets 429s and adapts.
 std::string BundleText(const sandbox::TenantConfig& tenant, std::string_view origin,
-                       const fs::path& key_folder, std::string_view build_level, bool narrow) {
+                       const fs::path& key_folder, const fs::path& cohort_file, bool narrow) {
   std::ostringstream text;
   text << "# Written by `fhirbridge demo` for this run's sandbox; rewritten on every run.\n\n"
-       << "[site]\ndisplay_name = \"" << tenant.display_name << "\"\n"
-       << "environment = \"sandbox\"\nbase_url = \"" << origin << "/" << tenant.name
-       << "/api/FHIR/R4\"\n\n"
-       << "[auth]\nmode = \"backend-services\"\nclient_id = \"" << kClientId << "\"\n"
-       << "key = \"file:" << key_folder.string() << "\"\nscopes = [";
+       << "[site]\ndisplay_name = " << Quoted(tenant.display_name) << "\n"
+       << "environment = \"sandbox\"\nbase_url = "
+       << Quoted(std::string(origin) + "/" + tenant.name + "/api/FHIR/R4") << "\n\n"
+       << "[auth]\nmode = \"backend-services\"\nclient_id = " << Quoted(kClientId) << "\n"
+       << "key = " << Quoted("file:" + key_folder.string()) << "\nscopes = [";
   if (narrow) {
     const char* separator = "";
     for (const char* scope : kNarrowRequested) {
-      text << separator << "\"" << scope << "\"";
+      text << separator << Quoted(scope);
       separator = ", ";
     }
   } else {
-    text << "\"" << kRequestedScopes << "\"";
+    text << Quoted(kRequestedScopes);
   }
   text << "]\n\n"
        << "[traffic]\nrequests_per_second = 200\nburst = 50\nmax_concurrent = 4\n"
-       << "allow_plain_http = true\n\n"
-       << "[runbook]\nbuild_level = \"" << build_level << "\"\n";
+       << "allow_plain_http = true\n\n";
+  if (!tenant.faults.maintenance_windows.empty()) {
+    text << "[schedule]\nmaintenance_windows = [";
+    const char* separator = "";
+    for (const auto& window : tenant.faults.maintenance_windows) {
+      text << separator << Quoted(window.text());
+      separator = ", ";
+    }
+    text << "]\n\n";
+  }
+  text << "[sync]\npatient_cohort = " << Quoted("file:" + cohort_file.string()) << "\n\n"
+       << "[runbook]\nbuild_level = " << Quoted(tenant.build_level) << "\n";
   return text.str();
 }
 
@@ -205,44 +170,82 @@ base::Result<std::map<std::string, std::map<std::string, std::string>>> LiveBySi
   return live;
 }
 
-// The ids of the tenant's patients, read in process: the cohort for per-patient refresh.
-base::Result<std::vector<std::string>> PatientIds(sandbox::Tenant& tenant) {
+// The ids of the tenant's patients, read in process, one a line: the cohort file the bundle's
+// sync.patient_cohort names. A real organisation hands over its cohort as a Group or a list.
+base::Status WriteCohortFile(sandbox::Tenant& tenant, const fs::path& path) {
   auto snapshot = tenant.store().TakeSnapshot();
   if (!snapshot) return base::Fail(snapshot.error());
   auto rows = tenant.store().ReadAsOf("Patient", *snapshot, 0, 1'000'000);
   if (!rows) return base::Fail(rows.error());
-  std::vector<std::string> ids;
-  for (const auto& row : *rows) ids.push_back(row.version.id);
-  return ids;
+  std::string text = "# The patients of this tenant, for per-patient refresh.\n";
+  for (const auto& row : *rows) text += row.version.id + "\n";
+  return WriteFile(path, text);
 }
 
-// Which types the grant allows, as the sync planner wants it.
-std::map<std::string, sync::TypePermission> Permissions(const std::vector<std::string>& types,
-                                                        const std::string& granted) {
-  const verify::CapabilityCheck check = verify::GrantedScopesCapability(granted);
-  std::map<std::string, sync::TypePermission> permissions;
-  for (const auto& type : types) {
-    sync::TypePermission permission;
-    const auto search = check(type, "search-type");
-    const auto read = check(type, "read");
-    permission.search = !search.has_value();
-    permission.read = !read.has_value();
-    permission.history = permission.search;
-    if (search) permission.reason = *search;
-    permissions[type] = permission;
+// What the site client met, from its metrics: retries by reason and the latency quantiles of its
+// HTTP exchanges (each retry counted as an exchange of its own).
+void ReadClientMetrics(observe::MetricsRegistry& metrics, const std::string& site,
+                       SiteSummary& summary) {
+  for (const char* reason : kRetryReasons) {
+    const std::uint64_t count =
+        metrics
+            .GetCounter("fhirbridge_site_retries_total",
+                        "Requests to a site sent again, by the reason of the retry.",
+                        {{"site", site}, {"reason", reason}})
+            .Value();
+    if (count > 0) summary.retries[reason] = count;
   }
-  return permissions;
+  const observe::Histogram& latency = metrics.GetHistogram(
+      "fhirbridge_site_request_duration_seconds",
+      "Time from sending a request to a site to its full answer.", {{"site", site}});
+  summary.p50_ms = latency.Quantile(0.50) * 1000;
+  summary.p95_ms = latency.Quantile(0.95) * 1000;
+  summary.p99_ms = latency.Quantile(0.99) * 1000;
 }
 
+// Created, updated and deleted rows per planned type, from the store's live rows before and
+// after the run, beside the sandbox tenant's own count.
+void CountChanges(const std::vector<sync::TypePlan>& runnable,
+                  std::map<std::string, std::map<std::string, std::string>>& before,
+                  std::map<std::string, std::map<std::string, std::string>>& after,
+                  const std::map<std::string, std::int64_t>& served, SiteSummary& summary) {
+  for (const auto& entry : runnable) {
+    TypeSync& type = summary.synced[entry.type];
+    const auto& old_rows = before[entry.type];
+    const auto& new_rows = after[entry.type];
+    for (const auto& [id, hash] : new_rows) {
+      const auto found = old_rows.find(id);
+      if (found == old_rows.end()) {
+        ++type.created;
+      } else if (found->second != hash) {
+        ++type.updated;
+      }
+    }
+    for (const auto& [id, hash] : old_rows) type.deleted += new_rows.contains(id) ? 0 : 1;
+    type.live = static_cast<std::int64_t>(new_rows.size());
+    const auto sandbox_count = served.find(entry.type);
+    type.sandbox = sandbox_count == served.end() ? 0 : sandbox_count->second;
+  }
+}
+
+// One organisation, end to end: the sandbox side (app registration, seed, cohort) as the demo's
+// set-up, then the runtime side exactly as `fhirbridge sync SITE` and `fhirbridge smoke SITE`
+// run it: the bundle by name, one site connection, the live capability matrix, the plan, the
+// engine into the replica store, the smoke journey.
 SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer& server,
                     const DemoOptions& options, std::uint64_t seed,
-                    observe::MetricsRegistry& sandbox_metrics, auth::DiscoveryCache& discovery) {
+                    observe::MetricsRegistry& sandbox_metrics,
+                    observe::MetricsRegistry& client_metrics) {
   SiteSummary summary;
   summary.site = tenant.name;
   summary.display_name = tenant.display_name;
   summary.build_level = tenant.build_level;
+  for (const auto& window : tenant.faults.maintenance_windows) {
+    summary.maintenance_windows.push_back(window.text());
+  }
   const std::string origin = server.Origin();
   const fs::path key_folder = fs::absolute(options.folder / "keys" / tenant.name);
+  const fs::path cohort_file = fs::absolute(options.folder / "cohorts" / (tenant.name + ".txt"));
   const std::string store_path = (options.folder / "store.sqlite").string();
   auto fail = [&summary](std::string step, const base::Error& error) {
     summary.sync_failures.push_back(std::move(step) + ": " + error.ToString());
@@ -263,7 +266,8 @@ SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer&
   for (const char* kind : kFaultKinds) faults_before[kind] = fault_counter(kind).Value();
   const std::uint64_t rate_limited_before = rate_limited.Value();
 
-  // The app and its keys.
+  // The organisation's side: the app and its keys, synthetic data (idempotently: a second run
+  // finds every resource present), and the cohort it would hand over.
   synth::BackendAppOptions app;
   app.client_id = std::string(kClientId);
   app.key_folder = key_folder;
@@ -272,8 +276,6 @@ SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer&
   if (auto registered = synth::RegisterBackendApp(origin, tenant.name, app); !registered) {
     return fail("register", registered.error());
   }
-
-  // Synthetic data, idempotently: a second run finds every resource present.
   synth::SeedOptions seed_options;
   seed_options.synth.patients = options.patients;
   seed_options.synth.seed = seed;
@@ -283,80 +285,62 @@ SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer&
   if (!seeded) return fail("seed", seeded.error());
   summary.seeded_created = seeded->Created();
   summary.seeded_present = seeded->AlreadyPresent();
+  sandbox::Tenant* served = server.FindTenant(tenant.name);
+  if (auto written = WriteCohortFile(*served, cohort_file); !written) {
+    return fail("cohort", written.error());
+  }
 
-  // The site bundle, then everything from it as an application would.
+  // The application's side, from the bundle alone.
   const fs::path sites_folder = options.folder / "sites";
   if (auto written = WriteFile(sites_folder / (tenant.name + ".toml"),
-                               BundleText(tenant, origin, key_folder, tenant.build_level, narrow));
+                               BundleText(tenant, origin, key_folder, cohort_file, narrow));
       !written) {
     return fail("bundle", written.error());
   }
-  const sites::EnvironmentVariables environment = sites::EnvironmentVariables::FromProcess();
-  auto site = sites::LoadSite(sites_folder, tenant.name, environment);
-  if (!site) return fail("bundle", site.error());
-  const sites::SiteConfig config = site->config;
-  auth::SiteAuthOptions auth_options;
-  auth_options.discovery = &discovery;
-  auth_options.environment = environment;
-  auth::SiteAuth site_auth(std::move(*site), std::move(auth_options));
-  auto tokens = site_auth.TokenSource();
-  if (!tokens) return fail("auth", tokens.error());
-  if (auto token = (*tokens)->AccessToken(); !token) return fail("auth", token.error());
-  summary.granted_scopes = (*tokens)->Status().scope;
+  sites::SiteLocation location;
+  location.folder = sites_folder;
+  location.home = fs::absolute(options.folder / "home").string();
+  auto opened = sites::OpenSiteByName(location, tenant.name,
+                                      sites::EnvironmentVariables::FromProcess(), &client_metrics);
+  if (!opened) return fail("bundle", opened.error());
+  sites::SiteConnection& connection = *opened->connection;
+  auto matrix = connection.LoadCapabilities();
+  if (!matrix) return fail("capabilities", matrix.error());
+  summary.granted_scopes = connection.site_tokens()->Status().scope;
 
-  traffic::SitePolicy policy;
-  policy.site = config.name;
-  policy.base_url = config.base_url;
-  policy.throttle.requests_per_second = config.requests_per_second;
-  policy.throttle.burst = config.burst;
-  policy.retry.max_attempts = 8;
-  policy.retry.initial_backoff = std::chrono::milliseconds(20);
-  policy.retry.max_backoff = std::chrono::milliseconds(1000);
-  policy.connect_timeout = config.connect_timeout;
-  policy.request_timeout = config.request_timeout;
-  policy.allow_plain_http = config.allow_plain_http;
-  observe::MetricsRegistry client_metrics;
-  auto client =
-      traffic::SiteClient::Create(policy, tokens->get(), client_metrics, base::Clock::Real(), seed);
-  if (!client) return fail("client", client.error());
-
-  // Sync: plan from the CapabilityStatement and the grant.
-  SiteClientPageSource source(**client);
-  auto metadata = source.Get({config.base_url + "/metadata", {}});
-  if (!metadata) return fail("metadata", metadata.error());
-  auto capabilities = sync::ParseCapabilityStatement(metadata->body);
-  if (!capabilities) return fail("metadata", capabilities.error());
-  sandbox::Tenant* served = server.FindTenant(tenant.name);
-  auto cohort = PatientIds(*served);
-  if (!cohort) return fail("cohort", cohort.error());
-  sync::PlanInputs inputs;
-  for (const auto& [type, declared] : capabilities->types) inputs.types.push_back(type);
-  inputs.permissions = Permissions(inputs.types, summary.granted_scopes);
-  inputs.capabilities = std::move(*capabilities);
-  inputs.patient_cohort = *cohort;
-  std::vector<sync::TypePlan> plan = sync::PlanSync(inputs);
+  // Sync: the plan from the bundle's [sync] and the live capability matrix; what the matrix or
+  // the CapabilityStatement refuses is reported with its reason.
+  auto inputs = sync::SitePlanInputs(connection);
+  if (!inputs) return fail("plan", inputs.error());
   std::vector<sync::TypePlan> runnable;
-  for (auto& entry : plan) {
+  for (auto& entry : sync::PlanSync(*inputs)) {
     if (entry.strategy == sync::Strategy::kNone) {
-      summary.unavailable.push_back({entry.type, entry.reason});
+      // A search the matrix refuses rules out every strategy: its reason says it all.
+      const sync::TypePermission& permission = inputs->permissions[entry.type];
+      summary.unavailable.push_back(
+          {entry.type, permission.search ? entry.reason : permission.reason, entry.reason});
     } else {
       runnable.push_back(std::move(entry));
     }
   }
-
   auto before = LiveBySite(store_path, tenant.name);
   if (!before) return fail("store", before.error());
   auto sink = sync::StoreSyncSink::Open({store_path, {}}, tenant.name);
   if (!sink) return fail("store", sink.error());
-  sync::SyncOptions sync_options;
-  sync_options.site = tenant.name;
-  sync_options.base_url = config.base_url;
-  sync_options.patient_cohort = *cohort;
+  // An organisation with published maintenance windows also goes down outside them now and then:
+  // this one starts a short unannounced window as sync begins. The bundle cannot know it, so the
+  // client meets 503 with Retry-After and has to wait it out.
+  if (!tenant.faults.maintenance_windows.empty()) {
+    served->traffic().StartMaintenance(std::chrono::system_clock::now(), kUnannouncedMaintenance);
+  }
+  sync::SitePageSource source(connection, sites::MaintenanceMode::kWait);
   sync::LogProgress progress;
-  sync::SyncEngine engine(source, **sink, progress, sync_options);
+  sync::SyncEngine engine(source, **sink, progress,
+                          sync::SiteSyncOptions(connection, inputs->patient_cohort));
   const sync::SyncReport report = engine.Run(runnable);
   sink->reset();
   summary.sync_requests = report.requests();
+  summary.http_exchanges = source.attempts();
   for (const auto& outcome : report.types) {
     if (!outcome.succeeded) {
       summary.sync_failures.push_back(outcome.type + ": " +
@@ -365,41 +349,22 @@ SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer&
   }
   auto after = LiveBySite(store_path, tenant.name);
   if (!after) return fail("store", after.error());
-  auto counts = served->store().CountByType();
-  if (!counts) return fail("sandbox", counts.error());
-  for (const auto& entry : runnable) {
-    TypeSync& type = summary.synced[entry.type];
-    const auto& old_rows = (*before)[entry.type];
-    const auto& new_rows = (*after)[entry.type];
-    for (const auto& [id, hash] : new_rows) {
-      const auto found = old_rows.find(id);
-      if (found == old_rows.end()) {
-        ++type.created;
-      } else if (found->second != hash) {
-        ++type.updated;
-      }
-    }
-    for (const auto& [id, hash] : old_rows) type.deleted += new_rows.contains(id) ? 0 : 1;
-    type.live = static_cast<std::int64_t>(new_rows.size());
-    const auto sandbox_count = counts->find(entry.type);
-    type.sandbox = sandbox_count == counts->end() ? 0 : sandbox_count->second;
-  }
-  summary.p50_ms = Percentile(source.latencies_ms(), 0.50);
-  summary.p95_ms = Percentile(source.latencies_ms(), 0.95);
-  summary.p99_ms = Percentile(source.latencies_ms(), 0.99);
+  auto served_counts = served->store().CountByType();
+  if (!served_counts) return fail("sandbox", served_counts.error());
+  CountChanges(runnable, *before, *after, *served_counts, summary);
 
-  // Smoke, through the same client, skipping what the grant does not allow.
+  // Smoke, through the same connection; steps the matrix refuses are skipped with its reason.
   verify::SmokeSite smoke_site;
   smoke_site.name = tenant.name;
-  smoke_site.fhir_base = config.base_url;
+  smoke_site.fhir_base = connection.config().base_url;
   auto patients = verify::SandboxBaselinePatients();
   if (!patients) return fail("smoke", patients.error());
   smoke_site.patients = std::move(*patients);
-  SiteClientRequester requester(**client);
+  verify::SiteRequester requester(connection);
   verify::SmokeDependencies dependencies;
   dependencies.requester = &requester;
-  dependencies.token_source = tokens->get();
-  dependencies.capability = verify::GrantedScopesCapability(summary.granted_scopes);
+  dependencies.token_source = connection.tokens();
+  dependencies.capability = verify::MatrixCapability(**matrix);
   verify::SmokeReport smoke;
   smoke.journey = verify::DefaultJourney().name;
   smoke.generated_at = base::FormatInstant(std::chrono::system_clock::now());
@@ -414,6 +379,9 @@ SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer&
   if (!written) return fail("reports", written.error());
   summary.reports = *written;
 
+  // Faults as the sandbox counted them and retries as the client counted them: survived when
+  // sync and smoke finished regardless.
+  ReadClientMetrics(client_metrics, tenant.name, summary);
   for (const char* kind : kFaultKinds) {
     const std::uint64_t met = fault_counter(kind).Value() - faults_before[kind];
     if (met > 0) summary.faults_met[kind] = met;
@@ -424,6 +392,37 @@ SiteSummary RunSite(const sandbox::TenantConfig& tenant, sandbox::SandboxServer&
   summary.survived = summary.sync_failures.empty() && summary.smoke_failed == 0;
   LogInfo("demo.site_done", "A demo site was seeded, synced and smoke-tested.", tenant.name);
   return summary;
+}
+
+// The unavailable types by reason, in order of first appearance, each reason with the type's own
+// name written {type}, so that types refused for the same reason share one line of the summary.
+std::vector<std::pair<std::string, std::vector<std::string>>> GroupByReason(
+    const std::vector<Unavailable>& unavailable) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+  for (const Unavailable& entry : unavailable) {
+    std::string reason = entry.reason;
+    for (std::size_t at = reason.find(entry.type); at != std::string::npos;
+         at = reason.find(entry.type, at)) {
+      const std::size_t end = at + entry.type.size();
+      const bool word =
+          end == reason.size() || !std::isalnum(static_cast<unsigned char>(reason[end]));
+      if (word) {
+        reason.replace(at, entry.type.size(), "{type}");
+        at += 6;
+      } else {
+        at = end;
+      }
+    }
+    auto group = std::find_if(groups.begin(), groups.end(), [&reason](const auto& candidate) {
+      return candidate.first == reason;
+    });
+    if (group == groups.end()) {
+      groups.emplace_back(reason, std::vector<std::string>{entry.type});
+    } else {
+      group->second.push_back(entry.type);
+    }
+  }
+  return groups;
 }
 
 // Binds the preferred port when it is free, else any free port.
@@ -448,8 +447,8 @@ base::Result<DemoSummary> RunDemo(const DemoOptions& options) {
   std::error_code error;
   if (options.fresh && fs::exists(options.folder)) {
     // Only what the demo makes is removed, so that a mistyped --dir cannot empty another folder.
-    for (const char* part : {"sandbox", "keys", "sites", "home", "reports", "logs", "store.sqlite",
-                             "store.sqlite-wal", "store.sqlite-shm"}) {
+    for (const char* part : {"sandbox", "keys", "sites", "cohorts", "home", "reports", "logs",
+                             "store.sqlite", "store.sqlite-wal", "store.sqlite-shm"}) {
       fs::remove_all(options.folder / part, error);
       if (error) {
         return base::Fail(base::ErrorCode::kIoFailure, "Cannot clear the demo folder.",
@@ -457,7 +456,7 @@ base::Result<DemoSummary> RunDemo(const DemoOptions& options) {
       }
     }
   }
-  for (const char* part : {"sandbox", "keys", "sites", "home", "reports", "logs"}) {
+  for (const char* part : {"sandbox", "keys", "sites", "cohorts", "home", "reports", "logs"}) {
     fs::create_directories(options.folder / part, error);
     if (error) {
       return base::Fail(base::ErrorCode::kIoFailure, "Cannot create the demo folder.",
@@ -494,10 +493,14 @@ base::Result<DemoSummary> RunDemo(const DemoOptions& options) {
   if (!server) return base::Fail(server.error());
   summary.origin = (*server)->Origin();
 
-  auth::DiscoveryCache discovery;
+  observe::MetricsRegistry client_metrics;
   std::uint64_t seed = 1;
   for (const auto& tenant : (*server)->config().tenants) {
-    summary.sites.push_back(RunSite(tenant, **server, options, seed++, sandbox_metrics, discovery));
+    const auto site_started = std::chrono::steady_clock::now();
+    summary.sites.push_back(
+        RunSite(tenant, **server, options, seed++, sandbox_metrics, client_metrics));
+    summary.sites.back().seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - site_started).count();
   }
   (*server)->Stop();
   (*server)->Wait();
@@ -512,12 +515,22 @@ std::string FormatSummary(const DemoSummary& summary) {
   text << "fhirbridge demo: sandbox at " << summary.origin << ", folder " << summary.folder.string()
        << "\n";
   for (const SiteSummary& site : summary.sites) {
-    text << "\n" << site.site << " - " << site.display_name << " [" << site.build_level << "]\n";
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.1f s", site.seconds);
+    text << "\n"
+         << site.site << " - " << site.display_name << " [" << site.build_level << "], " << seconds
+         << "\n";
     text << "  seeded: " << site.seeded_created << " new, " << site.seeded_present
          << " already present\n";
     text << "  granted: " << (site.granted_scopes.empty() ? "(none)" : site.granted_scopes) << "\n";
+    if (!site.maintenance_windows.empty()) {
+      text << "  maintenance windows:";
+      for (const auto& window : site.maintenance_windows) text << " " << window;
+      text << " (sync waits for one to end, smoke is refused during one)\n";
+    }
     std::int64_t created = 0, updated = 0, deleted = 0, live = 0;
-    text << "  synced (" << site.sync_requests << " requests):";
+    text << "  synced (" << site.sync_requests << " requests, " << site.http_exchanges
+         << " HTTP exchanges):";
     for (const auto& [type, counts] : site.synced) {
       text << " " << type << " " << counts.live;
       if (counts.created + counts.updated + counts.deleted > 0) {
@@ -530,13 +543,19 @@ std::string FormatSummary(const DemoSummary& summary) {
     }
     text << "\n  store: " << live << " resources; this run " << created << " new, " << updated
          << " updated, " << deleted << " deleted\n";
-    for (const auto& unavailable : site.unavailable) {
-      text << "  unavailable: " << unavailable.type << " - " << unavailable.reason << "\n";
+    for (const auto& [reason, types] : GroupByReason(site.unavailable)) {
+      text << "  unavailable: ";
+      for (std::size_t i = 0; i < types.size(); ++i) text << (i > 0 ? ", " : "") << types[i];
+      text << " - " << reason << "\n";
     }
     for (const auto& failure : site.sync_failures) text << "  FAILED: " << failure << "\n";
     text << "  faults met:";
     if (site.faults_met.empty()) text << " none";
     for (const auto& [kind, count] : site.faults_met) text << " " << kind << "=" << count;
+    if (!site.retries.empty()) {
+      text << "; client retries:";
+      for (const auto& [reason, count] : site.retries) text << " " << reason << "=" << count;
+    }
     text << (site.survived ? " - survived" : " - NOT survived") << "\n";
     char latency[160];
     std::snprintf(latency, sizeof latency, "  latency: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n",
@@ -566,27 +585,32 @@ fhir::Json SummaryJson(const DemoSummary& summary) {
     }
     fhir::Json unavailable = fhir::Json::array();
     for (const auto& entry : site.unavailable) {
-      unavailable.push_back({{"type", entry.type}, {"reason", entry.reason}});
+      unavailable.push_back(
+          {{"type", entry.type}, {"reason", entry.reason}, {"plan", entry.plan_reason}});
     }
     sites.push_back(
         {{"site", site.site},
          {"display_name", site.display_name},
          {"build_level", site.build_level},
          {"granted_scopes", site.granted_scopes},
+         {"maintenance_windows", site.maintenance_windows},
          {"seeded_created", site.seeded_created},
          {"seeded_present", site.seeded_present},
          {"synced", synced},
          {"sync_requests", site.sync_requests},
+         {"http_exchanges", site.http_exchanges},
          {"sync_failures", site.sync_failures},
          {"unavailable", unavailable},
          {"faults_met", site.faults_met},
+         {"retries", site.retries},
          {"survived", site.survived},
          {"latency_ms", {{"p50", site.p50_ms}, {"p95", site.p95_ms}, {"p99", site.p99_ms}}},
          {"smoke",
           {{"passed", site.smoke_passed},
            {"skipped", site.smoke_skipped},
            {"failed", site.smoke_failed}}},
-         {"reports", site.reports}});
+         {"reports", site.reports},
+         {"seconds", site.seconds}});
   }
   return {{"origin", summary.origin},         {"folder", summary.folder.string()},
           {"seconds", summary.seconds},       {"log_file", summary.log_file},
