@@ -5,7 +5,9 @@
 #                     with their checkpoints), per strategy; target 20,000 resources/s;
 #   incremental sync: after 1 % of the resources changed (of every five changes three updates,
 #                     one delete, one create), its requests as a share of the full sync's;
-#                     target at most 3 %.
+#                     target at most 3 %;
+#   repeat:           a third sync with nothing changed, past the overlap window: its requests
+#                     (what each strategy needs to learn that nothing changed).
 #
 # Three strategies the tenant allows are measured in the same run: _lastUpdated windows (the
 # planner's choice on a plain R4 server), _history with _since (--strategy history) and Bulk
