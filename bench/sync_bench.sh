@@ -5,7 +5,9 @@
 #                     with their checkpoints), per strategy; target 20,000 resources/s;
 #   incremental sync: after 1 % of the resources changed (of every five changes three updates,
 #                     one delete, one create), its requests as a share of the full sync's;
-#                     target at most 3 %.
+#                     target at most 3 %;
+#   repeat:           a third sync with nothing changed, past the overlap window: its requests
+#                     (what each strategy needs to learn that nothing changed).
 #
 # Three strategies the tenant allows are measured in the same run: _lastUpdated windows (the
 # planner's choice on a plain R4 server), _history with _since (--strategy history) and Bulk
@@ -32,6 +34,7 @@
 #   BENCH_BUILD_DIR=build/release      where the binaries are
 #   BENCH_BUILD=1                      0 skips the build step
 #   BENCH_STORE_DIR=$BENCH_BUILD_DIR/sync-bench   where the loaded store file is kept
+#   BENCH_STRATEGIES="lastupdated history export"  the strategies to measure, in that order
 #
 # Exit status: 0 when every step completed, whether or not the targets are met; 1 otherwise.
 
@@ -52,6 +55,7 @@ build_dir="${BENCH_BUILD_DIR:-build/release}"
 build="${BENCH_BUILD:-1}"
 [[ "$build_dir" = /* ]] || build_dir="$repo_dir/$build_dir"
 store_dir="${BENCH_STORE_DIR:-$build_dir/sync-bench}"
+strategies="${BENCH_STRATEGIES:-lastupdated history export}"
 
 fail() {
   echo "sync_bench: $*" >&2
@@ -62,6 +66,10 @@ for setting in patients per_patient server_threads page_size; do
   [[ "${!setting}" =~ ^[0-9]+$ ]] || fail "$setting must be a whole number, not '${!setting}'"
 done
 ((patients >= 1 && per_patient >= 2 && page_size >= 1)) || fail "the settings are out of range"
+for strategy in $strategies; do
+  [[ "$strategy" =~ ^(lastupdated|history|export)$ ]] ||
+    fail "BENCH_STRATEGIES holds lastupdated, history or export, not '$strategy'"
+done
 command -v curl >/dev/null || fail "curl is not installed (Debian: apt-get install curl)"
 
 work_dir="$(mktemp -d)"
@@ -142,51 +150,74 @@ json_number() {
   sed -nE "s/^  \"$1\": ([0-9.]+),?$/\1/p" "$2" | head -n 1
 }
 
-# Runs one sync; its JSON report goes to $work_dir/$1.json.
+# Runs one strategy's sync; its JSON report goes to $work_dir/$1.json.
 run_sync() {
   local name="$1"
-  shift
+  local -a strategy_option=()
+  case "$name" in
+    history) strategy_option=(--strategy history) ;;
+    export) strategy_option=(--strategy bulk-export) ;;
+  esac
   "$binary" sync --fhir-base "$base" --store "$work_dir/$name.db" --site "$kTenant" \
-    --types "$kTypes" --page-size "$page_size" --json --log-level warning "$@" \
+    --types "$kTypes" --page-size "$page_size" --json --log-level warning "${strategy_option[@]}" \
     >"$work_dir/$name.json" 2>"$work_dir/$name.err" ||
     { tail -n 5 "$work_dir/$name.err" >&2; fail "the $name sync failed"; }
 }
 
-# Step 4: settle, full syncs, 1 % change, incremental syncs.
+# Step 4: settle, full syncs, 1 % change, incremental syncs, then syncs with nothing changed.
 sleep 1.2
 "$changer" "$base" settle ${kTypes//,/ } >/dev/null || fail "settling the tenant failed"
 echo "Full syncs ..."
-run_sync lastupdated
-cp "$work_dir/lastupdated.json" "$work_dir/lastupdated-full.json"
-run_sync history --strategy history
-cp "$work_dir/history.json" "$work_dir/history-full.json"
-run_sync export --strategy bulk-export
-cp "$work_dir/export.json" "$work_dir/export-full.json"
+for strategy in $strategies; do
+  run_sync "$strategy"
+  cp "$work_dir/$strategy.json" "$work_dir/$strategy-full.json"
+done
 changes="$("$changer" "$base" change 0.01 ${kTypes//,/ })" || fail "changing 1 % failed"
 echo "Changed the tenant: $changes"
 echo "Incremental syncs ..."
-run_sync lastupdated
-run_sync history --strategy history
-run_sync export --strategy bulk-export
+for strategy in $strategies; do
+  run_sync "$strategy"
+  cp "$work_dir/$strategy.json" "$work_dir/$strategy-incremental.json"
+done
+# Past the overlap window, so that a repeat reads nothing again.
+sleep 1.2
+echo "Syncs with nothing changed ..."
+for strategy in $strategies; do
+  run_sync "$strategy"
+  cp "$work_dir/$strategy.json" "$work_dir/$strategy-repeat.json"
+done
 
 # Step 5: figures.
-printf '\n%-12s %10s %9s %10s %13s %11s %9s\n' strategy resources seconds "res/s" \
-  "full requests" "incr. req." "incr. %"
+# The requests of each type in a report, "Type=N ...".
+type_requests() {
+  tr -d ' \n' <"$1" | grep -oE '"requests":[0-9]+,"resources":[0-9]+,"restarts":[0-9]+,[^}]*"type":"[A-Za-z]+"' |
+    sed -E 's/^"requests":([0-9]+),.*"type":"([A-Za-z]+)"$/\2=\1/' | tr '\n' ' '
+}
+printf '\n%-12s %10s %9s %10s %13s %11s %9s %11s\n' strategy resources seconds "res/s" \
+  "full requests" "incr. req." "incr. %" "repeat req."
 pass_rate=1
 pass_share=1
-for strategy in lastupdated history export; do
+for strategy in $strategies; do
   resources="$(json_number resources "$work_dir/$strategy-full.json")"
   seconds="$(json_number seconds "$work_dir/$strategy-full.json")"
   full_requests="$(json_number requests "$work_dir/$strategy-full.json")"
-  incremental_requests="$(json_number requests "$work_dir/$strategy.json")"
+  incremental_requests="$(json_number requests "$work_dir/$strategy-incremental.json")"
+  repeat_requests="$(json_number requests "$work_dir/$strategy-repeat.json")"
   rate="$(awk -v r="$resources" -v s="$seconds" 'BEGIN { printf "%.0f", r / s }')"
   share="$(awk -v i="$incremental_requests" -v f="$full_requests" 'BEGIN { printf "%.2f", 100 * i / f }')"
-  printf '%-12s %10d %9.2f %10d %13d %11d %8s%%\n' "$strategy" "$resources" "$seconds" "$rate" \
-    "$full_requests" "$incremental_requests" "$share"
+  printf '%-12s %10d %9.2f %10d %13d %11d %8s%% %11d\n' "$strategy" "$resources" "$seconds" \
+    "$rate" "$full_requests" "$incremental_requests" "$share" "$repeat_requests"
   # The targets are for the search strategies; export's figures are shown beside them.
   [[ "$strategy" == export ]] && continue
   awk -v r="$rate" -v t="$kResourcesPerSecondTarget" 'BEGIN { exit !(r >= t) }' || pass_rate=0
   awk -v s="$share" -v t="$kIncrementalShareTarget" 'BEGIN { exit !(s <= t) }' || pass_share=0
+done
+echo
+echo "requests per type:"
+for strategy in $strategies; do
+  for run in full incremental repeat; do
+    printf '  %-12s %-12s %s\n' "$strategy" "$run" "$(type_requests "$work_dir/$strategy-$run.json")"
+  done
 done
 verdict() { (($1)) && echo PASS || echo FAIL; }
 echo

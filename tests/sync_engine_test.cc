@@ -186,7 +186,7 @@ TEST_F(SyncEngineTest, IncrementalHistorySyncCatchesUpWithChangesAndDeletions) {
   EXPECT_EQ(sink_->tombstones_written(), 4);
 }
 
-TEST_F(SyncEngineTest, SecondLastUpdatedSyncWithNothingChangedMakesTwoRequestsPerType) {
+TEST_F(SyncEngineTest, SecondLastUpdatedSyncWithNothingChangedMakesOneRequestPerType) {
   SeedAndSettle(30, 3);
   const auto plan = PlanFromSandbox(base_, kTypes);
   ExpectSucceeded(RunSync(plan));
@@ -195,11 +195,53 @@ TEST_F(SyncEngineTest, SecondLastUpdatedSyncWithNothingChangedMakesTwoRequestsPe
   sync::HttpPageSource source;
   const sync::SyncReport report = RunSync(plan, source);
   ExpectSucceeded(report);
-  // One window from the checkpoint (which re-reads only the overlap) and one read of type
-  // history for deletions.
-  EXPECT_EQ(source.attempts(), 2 * static_cast<std::int64_t>(kTypes.size()));
+  // Type history since the checkpoint (which re-reads only the overlap) answers the run: it
+  // would hold changes and deletions alike.
+  EXPECT_EQ(source.attempts(), static_cast<std::int64_t>(kTypes.size()));
+  for (const auto& outcome : report.types) {
+    EXPECT_EQ(outcome.deletion_check, "history") << outcome.type;
+  }
   EXPECT_EQ(sink_->resources_written(), written);
   EXPECT_EQ(sink_->tombstones_written(), 0);
+}
+
+TEST_F(SyncEngineTest, SecondLastUpdatedSyncWithoutHistoryMakesTwoRequestsPerType) {
+  SeedAndSettle(30, 3);
+  auto plan = PlanFromSandbox(base_, kTypes);
+  for (auto& entry : plan) entry.history_for_deletions = false;
+  ExpectSucceeded(RunSync(plan));
+  const std::int64_t written = sink_->resources_written();
+
+  sync::HttpPageSource source;
+  const sync::SyncReport report = RunSync(plan, source);
+  ExpectSucceeded(report);
+  // A deletion leaves no trace in a search: one window from the checkpoint, and one count.
+  EXPECT_EQ(source.attempts(), 2 * static_cast<std::int64_t>(kTypes.size()));
+  for (const auto& outcome : report.types) EXPECT_EQ(outcome.deletion_check, "") << outcome.type;
+  EXPECT_EQ(sink_->resources_written(), written);
+}
+
+TEST_F(SyncEngineTest, IncrementalLastUpdatedSyncLeavesALongHistoryToTheWindows) {
+  SeedAndSettle(30, 3);
+  const auto plan = PlanFromSandbox(base_, kTypes);
+  ExpectSucceeded(RunSync(plan));
+
+  // 12 pages of new Observations (pages of 25): longer than one history read may be without
+  // moving the checkpoint. 30 new Patients and Conditions fit in two pages each.
+  SeedPatients(base_, 30, 10);
+  DeleteResource(base_, "Observation", SandboxIds(base_, "Observation").at(2));
+  const sync::SyncReport report = RunSync(plan);
+  ExpectSucceeded(report);
+  EXPECT_EQ(Stored(), SandboxState(base_, kTypes));
+  EXPECT_EQ(sink_->tombstones_written(), 1);
+  for (const auto& outcome : report.types) {
+    if (outcome.type == "Observation") {
+      // The first history page, then 13 pages of windows and 13 of history for deletions.
+      EXPECT_GE(outcome.requests, 1 + 13 + 13);
+    } else {
+      EXPECT_EQ(outcome.requests, 2) << outcome.type;
+    }
+  }
 }
 
 TEST_F(SyncEngineTest, SecondHistorySyncWithNothingChangedMakesOneRequestPerType) {

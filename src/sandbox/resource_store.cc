@@ -292,13 +292,19 @@ std::string_view SqlFor(Query query) {
     case Query::kLatestSequence:
       return "SELECT MAX(seq) FROM resource_versions";
     case Query::kReadAsOf:
-      // Each resource's latest version at or before the snapshot's sequence ?2; the subquery
-      // walks the (type, id, version) index of that one resource.
+      // Each resource's latest version at or before the snapshot's sequence ?2. A resource's
+      // versions are numbered in the order they were written, so that is its highest version
+      // under ?2; asking for it by version makes the subquery walk the (type, id, version)
+      // index of that one resource. With MAX(seq) SQLite walked the (type, seq) index instead,
+      // every version of the type per resource: an export of 50,000 resources did not finish.
+      // The unary + keeps the rows in rid order from ?3 on (the primary key), rather than
+      // collecting and sorting every current row of the type for each batch.
       return "SELECT c.rid, v.type, v.id, v.version, v.last_updated, v.deleted, v.json, v.seq, "
              "v.method FROM resource_current AS c JOIN resource_versions AS v ON v.seq = "
-             "(SELECT MAX(w.seq) FROM resource_versions AS w "
-             "WHERE w.type = c.type AND w.id = c.id AND w.seq <= ?2) "
-             "WHERE c.type = ?1 AND c.rid > ?3 ORDER BY c.rid LIMIT ?4";
+             "(SELECT w.seq FROM resource_versions AS w "
+             "WHERE w.type = c.type AND w.id = c.id AND w.seq <= ?2 "
+             "ORDER BY w.version DESC LIMIT 1) "
+             "WHERE +c.type = ?1 AND c.rid > ?3 ORDER BY c.rid LIMIT ?4";
     case Query::kLatestUpdate:
       return "SELECT MAX(last_updated) FROM resource_versions";
   }

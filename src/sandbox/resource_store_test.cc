@@ -1,6 +1,7 @@
 #include "sandbox/resource_store.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -96,8 +97,10 @@ std::vector<std::string> Find(ResourceStore& store, const IdentifierCriterion& c
   return ids.value_or(std::vector<std::string>{});
 }
 
+// Named after the process too: the temporary folder is shared with test runs of other builds.
 std::filesystem::path FreshDirectory(const std::string& name) {
-  const auto directory = std::filesystem::path(::testing::TempDir()) / name;
+  const auto directory =
+      std::filesystem::path(::testing::TempDir()) / (name + "-" + std::to_string(::getpid()));
   std::filesystem::remove_all(directory);
   std::filesystem::create_directories(directory);
   return directory;

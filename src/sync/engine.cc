@@ -1,5 +1,6 @@
 #include "sync/engine.h"
 
+#include <future>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -10,6 +11,10 @@
 namespace fhirbridge::sync {
 
 namespace {
+
+// The longest history an incremental _lastUpdated run reads in one go, without moving the
+// checkpoint in between (see IncrementalFromHistory).
+constexpr std::int64_t kHistoryPagesWithoutCheckpoint = 10;
 
 using base::ErrorCode;
 using base::Fail;
@@ -111,6 +116,8 @@ class SyncEngine::TypeRun {
           break;
       }
     }
+    // A traversal that stopped early may leave a page fetched ahead; nothing is in flight after.
+    DiscardPrefetch();
     outcome_.succeeded = status.has_value();
     if (!status) outcome_.error = status.error();
 
@@ -140,6 +147,18 @@ class SyncEngine::TypeRun {
     bool expired = false;
   };
 
+  // A GET's outcome and, for a 200, its Bundle parsed.
+  struct FetchedPage {
+    base::Result<FetchResponse> response;
+    std::optional<base::Result<ParsedPage>> page;
+  };
+
+  struct Prefetch {
+    std::string url;
+    BundleKind kind;
+    std::future<FetchedPage> page;
+  };
+
   CheckpointKey TypeKey() const { return {options_.site, plan_.type, ""}; }
 
   ProgressEvent MakeEvent(ProgressEvent::Kind kind) const {
@@ -157,8 +176,11 @@ class SyncEngine::TypeRun {
 
   void Emit(ProgressEvent::Kind kind) { engine_.progress_.OnEvent(MakeEvent(kind)); }
 
+  // A single GET through the engine's source. Waits for a page fetched ahead first: the source
+  // serves one request at a time.
   base::Result<FetchResponse> Fetch(const std::string& url,
                                     std::vector<http::Header> headers = {}) {
+    DiscardPrefetch();
     ++outcome_.requests;
     auto response = engine_.source_.Get({url, std::move(headers)});
     if (response) last_request_id_ = response->request_id;
@@ -166,11 +188,24 @@ class SyncEngine::TypeRun {
   }
 
   // Fetches and parses one Bundle page. A 410 on a follow-up page is an expired paging session
-  // (Epic's 4113); any other refusal fails the type. A malformed page is quarantined.
-  base::Result<PageResult> FetchPage(const std::string& url, BundleKind kind, bool first_page) {
+  // (Epic's 4113); any other refusal fails the type. A malformed page is quarantined. Unless
+  // `follows_next` is false (the caller will not read on), a page with a next link has its next
+  // page fetched on another thread while the caller commits it.
+  base::Result<PageResult> FetchPage(const std::string& url, BundleKind kind, bool first_page,
+                                     bool follows_next = true) {
     ++page_number_;
-    auto response = Fetch(url);
+    FetchedPage fetched;
+    if (prefetch_ && prefetch_->url == url && prefetch_->kind == kind && !first_page) {
+      fetched = prefetch_->page.get();
+      prefetch_.reset();
+    } else {
+      DiscardPrefetch();
+      ++outcome_.requests;
+      fetched = GetAndParse(engine_.source_, parser_, url, kind, plan_.type, first_page);
+    }
+    auto& response = fetched.response;
     if (!response) return Fail(response.error());
+    last_request_id_ = response->request_id;
     if (response->status == 410 && !first_page) return PageResult{{}, true};
     if (response->status != 200) {
       return Fail(ErrorCode::kRemoteRejected,
@@ -178,7 +213,7 @@ class SyncEngine::TypeRun {
                       (kind == BundleKind::kHistory ? "history" : "search") + " page of " +
                       plan_.type + " (request " + response->request_id + ").");
     }
-    auto page = parser_.ParseBundle(response->body, kind, plan_.type, first_page);
+    auto& page = *fetched.page;
     if (!page) {
       QuarantinedPage quarantined{options_.site,
                                   plan_.type,
@@ -195,7 +230,38 @@ class SyncEngine::TypeRun {
       return Fail(std::move(error));
     }
     if (first_page && page->total) expected_ = *page->total;
+    if (page->next_url && follows_next) StartPrefetch(*page->next_url, kind);
     return PageResult{std::move(*page), false};
+  }
+
+  // One GET and, for a 200, its Bundle parsed. Runs on the prefetch thread too, so it touches
+  // only what it is given.
+  static FetchedPage GetAndParse(PageSource& source, PageParser& parser, const std::string& url,
+                                 BundleKind kind, const std::string& type, bool first_page) {
+    FetchedPage fetched{source.Get({url, {}}), std::nullopt};
+    if (fetched.response && fetched.response->status == 200) {
+      fetched.page = parser.ParseBundle(fetched.response->body, kind, type, first_page);
+    }
+    return fetched;
+  }
+
+  // Fetches the follow-up page `url` on another thread, so that the site's answer and the
+  // store's transaction for the current page overlap. Only one request is ever in flight on the
+  // source: every other fetch waits for this one first.
+  void StartPrefetch(const std::string& url, BundleKind kind) {
+    ++outcome_.requests;
+    prefetch_.emplace(Prefetch{url, kind, std::async(std::launch::async, [this, url, kind] {
+                                 return GetAndParse(engine_.source_, prefetch_parser_, url, kind,
+                                                    plan_.type, false);
+                               })});
+  }
+
+  // Waits for a page fetched ahead that will not be used (the traversal stopped or started
+  // over); its request still counts.
+  void DiscardPrefetch() {
+    if (!prefetch_) return;
+    prefetch_->page.wait();
+    prefetch_.reset();
   }
 
   base::Status Commit(PageWrite write) {
@@ -230,6 +296,8 @@ class SyncEngine::TypeRun {
   // and then starts its windows at the newest lastUpdated the server had before that read.
   // Then deletions: from type history since the run started where it is allowed; otherwise one
   // count request, and an id sweep only when the store holds more live resources than the site.
+  // Where type history is allowed, an incremental run reads history first, which can answer the
+  // whole run (see IncrementalFromHistory).
   base::Status LastUpdatedWindows() {
     auto stored = engine_.sink_.ReadCheckpoint(TypeKey());
     if (!stored) return Fail(stored.error());
@@ -240,6 +308,10 @@ class SyncEngine::TypeRun {
       auto initial = InitialRead(checkpoint.value("initial", json::object()));
       if (!initial) return Fail(initial.error());
       high_water = *initial;
+    } else if (plan_.history_for_deletions) {
+      auto answered = IncrementalFromHistory(high_water);
+      if (!answered) return Fail(answered.error());
+      if (*answered) return {};
     }
     const std::string count = "_count=" + std::to_string(options_.page_size);
 
@@ -292,6 +364,60 @@ class SyncEngine::TypeRun {
     return FindDeletionsByCount(run_start);
   }
 
+  // An incremental run where type history is allowed: history since the checkpoint (less the
+  // overlap) holds every change since, deletions included, so when it is short it is the whole
+  // run: one request per type when fewer than a page of changes came, where windows and a
+  // history read for deletions would cost two. History comes newest first, so the checkpoint
+  // can only move once every page is stored; a run stopped in between reads it all again. That
+  // is why a history of more than kHistoryPagesWithoutCheckpoint pages (by the first page's
+  // total) is left to the windows, which move the checkpoint page by page; so is a history that
+  // gives no total, whose paging session expired, or that ended before its total (a lost next
+  // link). Returns whether history answered the run; the pages read are stored either way.
+  base::Result<bool> IncrementalFromHistory(const std::string& high_water) {
+    outcome_.deletion_check = "history";
+    position_ = "strategy=lastupdated history checkpoint=" + high_water;
+    std::string url = options_.base_url + "/" + plan_.type +
+                      "/_history?_count=" + std::to_string(options_.page_size) +
+                      "&_since=" + MinusOverlap(high_water, options_.overlap);
+    std::string newest = high_water;
+    std::int64_t seen = 0;
+    std::int64_t total = -1;
+    bool first = true;
+    while (true) {
+      auto result = FetchPage(url, BundleKind::kHistory, first, /*follows_next=*/!first);
+      if (!result) return Fail(result.error());
+      if (result->expired) return false;
+      ParsedPage& page = result->page;
+      if (first) {
+        total = page.total.value_or(-1);
+        const std::int64_t most = kHistoryPagesWithoutCheckpoint * std::int64_t{options_.page_size};
+        const bool short_history = total >= 0 && total <= most;
+        if (page.next_url && !short_history) {
+          if (auto status = Commit(
+                  {TypeKey(), std::move(page.resources), std::move(page.tombstones), std::nullopt});
+              !status) {
+            return Fail(status.error());
+          }
+          return false;
+        }
+        if (page.next_url) StartPrefetch(*page.next_url, BundleKind::kHistory);
+      }
+      first = false;
+      seen += static_cast<std::int64_t>(page.entries);
+      newest = Later(newest, page.max_last_updated);
+      const bool complete = !page.next_url && seen >= total;
+      std::optional<std::string> checkpoint;
+      if (complete) checkpoint = json{{"high_water", newest}}.dump();
+      if (auto status = Commit({TypeKey(), std::move(page.resources), std::move(page.tombstones),
+                                std::move(checkpoint)});
+          !status) {
+        return Fail(status.error());
+      }
+      if (!page.next_url) return complete;
+      url = *page.next_url;
+    }
+  }
+
   // The first read of a type, in the server's default order. `initial` is the checkpoint of an
   // interrupted first read: the newest lastUpdated before it started and the next link.
   // Returns the checkpoint the windows start from: that newest lastUpdated once every page is
@@ -303,8 +429,8 @@ class SyncEngine::TypeRun {
     position_ = "strategy=lastupdated initial";
     if (url.empty()) {
       // Every change from now on has a later lastUpdated than the newest resource now.
-      auto probe =
-          FetchPage(SearchUrl("_sort=-_lastUpdated&_count=1"), BundleKind::kSearchset, true);
+      auto probe = FetchPage(SearchUrl("_sort=-_lastUpdated&_count=1"), BundleKind::kSearchset,
+                             true, /*follows_next=*/false);
       if (!probe) return Fail(probe.error());
       newest = probe->page.max_last_updated;
       if (newest.empty()) return std::string();
@@ -630,6 +756,9 @@ class SyncEngine::TypeRun {
   const TypePlan& plan_;
   TypeOutcome outcome_;
   PageParser parser_;
+  // The follow-up page being fetched ahead, and the parser its thread uses.
+  PageParser prefetch_parser_;
+  std::optional<Prefetch> prefetch_;
   std::string position_;
   std::string last_request_id_;
   std::int64_t page_number_ = 0;

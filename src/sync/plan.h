@@ -6,12 +6,16 @@
 //   1. _lastUpdated windows: searchable by _lastUpdated and sortable by it; pages come oldest
 //      first, so the checkpoint can move after every page; deletions are read from type history
 //      where it is allowed, else found by comparing counts and sweeping ids when they differ.
+//      An incremental run costs one history read per type where history is allowed (it holds
+//      changes and deletions alike), else a window and a count: a deletion leaves no trace in a
+//      search, so without history two requests per type is the floor.
 //   2. _history with _since: type-level history; deletions arrive as entries.
 //   3. Bulk Data $export: one export job per type, at system level or for a configured Group
 //      (the cohort); with _since from the last export's transactionTime where the site accepts
 //      it (deletions arrive as `deleted` files), else a full export each run with content-hash
 //      change detection and deletions by absence. On Epic, Group export is often the only path
-//      better than asking each patient.
+//      better than asking each patient. Each run costs a fixed few requests per type (kick-off,
+//      status polls, files, the job's DELETE) however little changed.
 //   4. per-patient refresh: search each patient's compartment (or read the Patient itself) and
 //      compare content hashes; ids no longer returned are deletions. Needs a patient cohort.
 // A type none of these fits is planned as kNone with the reason, and skipped by the runner.
