@@ -25,6 +25,9 @@ namespace {
 using fhir::Json;
 
 class SeederTest : public ::testing::Test {
+ public:
+  http::ClientResponse Get(const std::string& url) { return Send("GET", url); }
+
  protected:
   std::string Base(std::string_view tenant) const {
     return sandbox_.origin() + "/" + std::string(tenant) + "/api/FHIR/R4";
@@ -270,6 +273,120 @@ TEST_F(SeederTest, BulkLoadStoresTheGeneratedCountsOnceAndIsIdempotent) {
   ASSERT_TRUE(second.has_value()) << second.error().ToString();
   EXPECT_EQ(second->Created(), 0u);
   EXPECT_EQ(second->AlreadyPresent(), generated.resources);
+}
+
+// What a set of searches answers on the open-lab tenant: per query, the matches and included
+// resources, each named by its type and first identifier (ids differ between the two ways of
+// seeding: a transaction's conditional creates get ids from the server, a bulk load keeps the
+// generator's). The searches cover every kind of index row (token, token text, string, date,
+// quantity, reference, the patient compartment) and _include.
+std::map<std::string, std::vector<std::string>> SearchAnswers(SeederTest& test,
+                                                              const std::string& base,
+                                                              const std::string& ndjson_patients) {
+  const auto name = [](const Json& resource) {
+    std::string key = resource["resourceType"].get<std::string>() + " ";
+    const Json identifiers = resource.value("identifier", Json::array());
+    if (!identifiers.empty() && identifiers[0].is_object()) {
+      return key + identifiers[0].value("system", "") + "|" + identifiers[0].value("value", "");
+    }
+    return key + "id " + resource["id"].get<std::string>();
+  };
+  const auto answer = [&](std::string url) {
+    std::vector<std::string> keys;
+    while (!url.empty()) {
+      const auto page = test.Get(url);
+      EXPECT_EQ(page.status, 200) << url << ": " << page.body;
+      if (page.status != 200) break;
+      const Json bundle = Json::parse(page.body);
+      for (const Json& entry : bundle.value("entry", Json::array())) {
+        keys.push_back(entry["search"].value("mode", "") + " " + name(entry["resource"]));
+      }
+      url.clear();
+      for (const Json& link : bundle.value("link", Json::array())) {
+        if (link.value("relation", "") == "next") url = link["url"].get<std::string>();
+      }
+    }
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  };
+
+  std::vector<std::string> queries = {
+      "Patient?gender=female",
+      "Patient?birthdate=lt1970-01-01",
+      "Patient?name=a",
+      "Patient?family:exact=Smith",
+      "Patient?address-state=CA",
+      "Observation?category=vital-signs",
+      "Observation?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory",
+      "Observation?code=http://loinc.org|8867-4",
+      "Observation?code:text=pressure",
+      "Observation?value-quantity=gt100",
+      "Observation?date=ge2022-01-01",
+      "Observation?status=final&_include=Observation:patient",
+      "Condition?clinical-status=active",
+      "Condition?onset-date=lt2015",
+      "Encounter?class=AMB",
+      "Encounter?date=ge2023",
+      "MedicationRequest?status=active&_include=MedicationRequest:requester",
+      "MedicationRequest?authoredon=ge2020",
+      "AllergyIntolerance?criticality=high",
+      "MedicationStatement?status=active",
+      "QuestionnaireResponse?status=completed",
+      "Practitioner?name=a",
+  };
+  // The compartments of the first three generated patients, found by their MRN.
+  std::string_view lines = ndjson_patients;
+  for (int patient = 0; patient < 3 && !lines.empty(); ++patient) {
+    const Json generated = Json::parse(lines.substr(0, lines.find('\n')));
+    lines.remove_prefix(std::min(lines.size(), lines.find('\n') + 1));
+    const Json& mrn = generated["identifier"][0];
+    const std::string identifier =
+        mrn["system"].get<std::string>() + "|" + mrn["value"].get<std::string>();
+    const Json found = Json::parse(test.Get(base + "/Patient?identifier=" + identifier).body);
+    EXPECT_EQ(found.value("entry", Json::array()).size(), 1u) << identifier;
+    if (found.value("entry", Json::array()).size() != 1) continue;
+    const std::string id = found["entry"][0]["resource"]["id"].get<std::string>();
+    for (const char* type :
+         {"Observation", "Condition", "Encounter", "MedicationRequest", "AllergyIntolerance",
+          "MedicationStatement", "QuestionnaireResponse"}) {
+      queries.push_back(std::string(type) + "?patient=" + id);
+    }
+    queries.push_back("Observation?patient=" + id + "&category=laboratory");
+    queries.push_back("Observation?subject=Patient/" + id + "&_revinclude=Provenance:target");
+  }
+
+  std::map<std::string, std::vector<std::string>> answers;
+  for (const std::string& query : queries) {
+    // Patient ids differ between the two loads; the query is named by its position instead.
+    std::string label = std::to_string(answers.size()) + " " + query.substr(0, query.find('?'));
+    answers[label] = answer(base + "/" + query +
+                            (query.find('?') == std::string::npos ? "?" : "&") + "_count=200");
+  }
+  return answers;
+}
+
+TEST_F(SeederTest, BulkLoadAnswersSearchesAsSeedingOverHttpDoes) {
+  const synth::SeedOptions options = Options(8);
+  synth::MemoryOutput output;
+  ASSERT_TRUE(synth::Generate(options.synth, output).has_value());
+  const std::string& patients = output.streams().at("Patient");
+
+  auto seeded = synth::SeedFhirServer(options, Base("open-lab"), nullptr);
+  ASSERT_TRUE(seeded.has_value()) << seeded.error().ToString();
+  ASSERT_EQ(seeded->Failed(), 0u);
+  const auto over_http = SearchAnswers(*this, Base("open-lab"), patients);
+
+  ASSERT_EQ(Send("POST", sandbox_.origin() + "/admin/tenants/open-lab/reset").status, 200);
+  auto loaded = synth::BulkLoadSandbox(options, sandbox_.origin(), "open-lab");
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  EXPECT_EQ(loaded->Created(), seeded->Created());
+  const auto bulk = SearchAnswers(*this, Base("open-lab"), patients);
+
+  EXPECT_EQ(bulk, over_http);
+  // The comparison means something only if every search finds something.
+  for (const auto& [query, keys] : over_http) {
+    if (keys.empty()) ADD_FAILURE() << "no matches (pick another value): " << query;
+  }
 }
 
 TEST_F(SeederTest, MalformedNdjsonIsRefusedWithItsLineAndNothingIsStored) {

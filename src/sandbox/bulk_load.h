@@ -32,7 +32,8 @@ struct BulkLoadCounts {
 };
 
 // Loads NDJSON into a store in transactions of a given size, holding the store's write lock
-// while a transaction is open. Not thread-safe; one loader per thread.
+// while a transaction is open. Each call to Add prepares its lines on a second thread while the
+// calling thread stores them. Not thread-safe; one loader per thread.
 class BulkLoader {
  public:
   // `resources_per_transaction` 0 keeps everything in one transaction until Finish (all or
@@ -55,7 +56,11 @@ class BulkLoader {
   const BulkLoadCounts& counts() const { return counts_; }
 
  private:
-  base::Status AddLine(std::string_view line);
+  base::Status BeginIfNeeded();
+  // Stores the resource prepared from line `line`.
+  base::Status Store(PreparedLoad& load, std::int64_t line);
+  // Marks the loader failed, rolls the open transaction back and returns `failure`.
+  base::Status Abandon(base::Status failure);
 
   ResourceStore& store_;
   std::size_t resources_per_transaction_;
