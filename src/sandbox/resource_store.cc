@@ -170,6 +170,7 @@ enum class Query {
   kCurrentState,
   kInsertVersion,
   kUpsertCurrent,
+  kInsertCurrent,
   kDeleteTokens,
   kDeleteStrings,
   kDeleteDates,
@@ -224,6 +225,9 @@ std::string_view SqlFor(Query query) {
              "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (type, id) DO UPDATE SET "
              "seq = excluded.seq, version = excluded.version, deleted = excluded.deleted "
              "RETURNING rid";
+    case Query::kInsertCurrent:
+      return "INSERT INTO resource_current (type, id, seq, version, deleted) "
+             "VALUES (?1, ?2, ?3, ?4, ?5)";
     case Query::kDeleteTokens:
       return "DELETE FROM search_token WHERE rid = ?1";
     case Query::kDeleteStrings:
@@ -758,6 +762,16 @@ base::Result<std::int64_t> ResourceStore::Impl::InsertVersion(StoredVersion& sto
     }
     if (auto ran = insert->Run(); !ran) return base::Fail(ran.error());
     stored.sequence = database.LastInsertRowId();
+  }
+  // The first version has no current row to replace; a plain insert spares the upsert's
+  // conflict handling and RETURNING, which SQLite buffers in a temporary table.
+  if (stored.version == 1) {
+    if (auto ran = RunWith(Get(Query::kInsertCurrent),
+                           {stored.type, stored.id, stored.sequence, stored.version, deleted});
+        !ran) {
+      return base::Fail(ran.error());
+    }
+    return database.LastInsertRowId();
   }
   store::StatementScope upsert(Get(Query::kUpsertCurrent));
   if (auto bound =
