@@ -361,12 +361,11 @@ std::map<std::string, std::vector<std::string>> SearchAnswers(SeederTest& test,
   std::map<std::string, std::vector<std::string>> answers;
   for (const std::string& query : queries) {
     // Patient ids differ between the two loads: a compartment is named by its position.
-    const bool compartment = query.find("patient=") != std::string::npos ||
-                             query.find("subject=") != std::string::npos;
-    const std::string label =
-        compartment
-            ? std::to_string(answers.size()) + " compartment " + query.substr(0, query.find('?'))
-            : query;
+    const bool compartment =
+        query.find("patient=") != std::string::npos || query.find("subject=") != std::string::npos;
+    const std::string label = compartment ? std::to_string(answers.size()) + " compartment " +
+                                                query.substr(0, query.find('?'))
+                                          : query;
     answers[label] = answer(base + "/" + query + "&_count=200");
   }
   return answers;
