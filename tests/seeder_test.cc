@@ -498,5 +498,47 @@ TEST(BulkLoaderTest, CommitsPerBatchInProcessAndRollsBackTheBatchOfABadLine) {
   EXPECT_FALSE(failing.Add("{\"resourceType\":\"Patient\",\"id\":\"x5\"}\n").has_value());
 }
 
+// Lines are prepared in batches on another thread: numbering, counts and the all-or-nothing
+// rule must hold across batch boundaries.
+TEST(BulkLoaderTest, LinesAreNumberedAcrossBatchesAndABadLineInALaterBatchStoresNothing) {
+  auto store = sandbox::ResourceStore::Open(":memory:",
+                                            sandbox::MakeIdGenerator(sandbox::IdStyle::kUuid, 36));
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  std::string ndjson;
+  std::int64_t resources = 0;
+  for (int line = 1; line <= 1000; ++line) {
+    if (line % 7 == 0) {
+      ndjson += " \r\n";  // blank
+      continue;
+    }
+    ndjson += R"({"resourceType":"Patient","id":"n)" + std::to_string(line) + "\"}\n";
+    ++resources;
+  }
+
+  const std::string bad = ndjson + "{\"resourceType\":\"Patient\",\"id\":\"late\"\n";
+  const auto refused = sandbox::BulkLoadNdjson(**store, bad);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().diagnostic.find("line 1001, column"), std::string::npos)
+      << refused.error().diagnostic;
+  EXPECT_TRUE((*store)->CountByType()->empty()) << "nothing of a refused load is stored";
+
+  const std::string wrong_type = ndjson + "{\"resourceType\":\"Unicorn\",\"id\":\"u\"}\n";
+  const auto unknown = sandbox::BulkLoadNdjson(**store, wrong_type);
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_NE(unknown.error().diagnostic.find("line 1001: "), std::string::npos)
+      << unknown.error().diagnostic;
+
+  const auto loaded = sandbox::BulkLoadNdjson(**store, ndjson);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  EXPECT_EQ(loaded->lines, 1000);
+  EXPECT_EQ(loaded->created, resources);
+  EXPECT_EQ((*store)->CountByType()->at("Patient"), resources);
+  EXPECT_TRUE((*store)->Read("Patient", "n999").has_value());
+  const auto again = sandbox::BulkLoadNdjson(**store, ndjson);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->created, 0);
+  EXPECT_EQ(again->already_present, resources);
+}
+
 }  // namespace
 }  // namespace fhirbridge::testing

@@ -132,13 +132,13 @@ base::Status BulkLoader::Add(std::string_view ndjson) {
   auto instant = transaction_->LoadInstant();
   if (!instant) return Abandon(base::Fail(instant.error()));
 
+  const std::int64_t lines_before = counts_.lines;
   const auto prepare = [&](std::size_t first) {
     const std::size_t count = std::min(kLinesPerBatch, lines.size() - first);
     return std::async(std::launch::async, PrepareBatch,
                       std::span<const std::string_view>(lines).subspan(first, count),
-                      counts_.lines + static_cast<std::int64_t>(first) + 1, *instant);
+                      lines_before + static_cast<std::int64_t>(first) + 1, *instant);
   };
-  const std::int64_t lines_before = counts_.lines;
   std::future<PreparedBatch> next = prepare(0);
   for (std::size_t first = 0; first < lines.size(); first += kLinesPerBatch) {
     PreparedBatch batch = next.get();
