@@ -1,5 +1,7 @@
 #include "sandbox/bulk_load.h"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -87,14 +89,25 @@ base::Result<PreparedLoad> PrepareLine(std::string_view line, std::int64_t numbe
   return prepared;
 }
 
-PreparedBatch PrepareBatch(std::span<const std::string_view> lines, std::int64_t first_number,
+// `present` holds, per line, the type of a resource the store already holds (empty for the
+// others): such a line needs no preparing and yields a PreparedLoad without entries.
+PreparedBatch PrepareBatch(std::span<const std::string_view> lines,
+                           std::span<const std::string> present, std::int64_t first_number,
                            std::string instant) {
   PreparedBatch batch;
   batch.loads.reserve(lines.size());
-  for (const std::string_view line : lines) {
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string_view line = lines[i];
     const std::int64_t number = first_number + batch.lines;
     ++batch.lines;
     if (IsBlank(line)) continue;
+    if (!present[i].empty()) {
+      PreparedLoad known;
+      known.type = present[i];
+      batch.loads.push_back(std::move(known));
+      batch.numbers.push_back(number);
+      continue;
+    }
     auto prepared = PrepareLine(line, number, instant);
     if (!prepared) {
       batch.error = prepared.error();
@@ -132,11 +145,15 @@ base::Status BulkLoader::Add(std::string_view ndjson) {
   auto instant = transaction_->LoadInstant();
   if (!instant) return Abandon(base::Fail(instant.error()));
 
+  auto present = FindPresent(lines);
+  if (!present) return Abandon(base::Fail(present.error()));
+
   const std::int64_t lines_before = counts_.lines;
   const auto prepare = [&](std::size_t first) {
     const std::size_t count = std::min(kLinesPerBatch, lines.size() - first);
     return std::async(std::launch::async, PrepareBatch,
                       std::span<const std::string_view>(lines).subspan(first, count),
+                      std::span<const std::string>(*present).subspan(first, count),
                       lines_before + static_cast<std::int64_t>(first) + 1, *instant);
   };
   std::future<PreparedBatch> next = prepare(0);
@@ -150,6 +167,35 @@ base::Status BulkLoader::Add(std::string_view ndjson) {
     if (batch.error.has_value()) return Abandon(base::Fail(std::move(*batch.error)));
   }
   return {};
+}
+
+base::Result<std::vector<std::string>> BulkLoader::FindPresent(
+    std::span<const std::string_view> lines) {
+  std::vector<std::string> present(lines.size());
+  simdjson::dom::parser parser;
+  std::string padded;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    // The DOM parser reads up to SIMDJSON_PADDING bytes past the end.
+    padded.assign(lines[i]);
+    padded.append(simdjson::SIMDJSON_PADDING, '\0');
+    simdjson::dom::element resource;
+    std::string_view type;
+    std::string_view id;
+    if (parser.parse(padded.data(), lines[i].size(), false).get(resource) != simdjson::SUCCESS ||
+        resource["resourceType"].get_string().get(type) != simdjson::SUCCESS ||
+        resource["id"].get_string().get(id) != simdjson::SUCCESS || !fhir::IsR4ResourceType(type) ||
+        !IsValidId(id)) {
+      continue;  // preparing the line finds what is wrong with it, if anything
+    }
+    auto current = transaction_->Read(type, id);
+    if (current) {
+      present[i] = type;
+    } else if (current.error().code != ErrorCode::kNotFound &&
+               current.error().code != ErrorCode::kGone) {
+      return base::Fail(current.error());
+    }
+  }
+  return present;
 }
 
 base::Status BulkLoader::BeginIfNeeded() {
@@ -170,7 +216,8 @@ base::Status BulkLoader::Abandon(base::Status failure) {
 base::Status BulkLoader::Store(PreparedLoad& load, std::int64_t line) {
   if (auto begun = BeginIfNeeded(); !begun) return begun;
   const std::string type = load.type;
-  auto stored = transaction_->LoadPrepared(load);
+  // A resource found present before preparing is still present: a bulk load deletes nothing.
+  auto stored = load.entries ? transaction_->LoadPrepared(load) : base::Result<bool>(false);
   if (!stored) {
     base::Error error = stored.error();
     error.diagnostic = "line " + std::to_string(line) + ": " + error.diagnostic;

@@ -15,8 +15,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "sandbox/resource_store.h"
@@ -57,6 +59,9 @@ class BulkLoader {
 
  private:
   base::Status BeginIfNeeded();
+  // Per line, the type of the resource when the store already holds it (else ""), found with
+  // a light parse so that loading a set again costs little more than reading it.
+  base::Result<std::vector<std::string>> FindPresent(std::span<const std::string_view> lines);
   // Stores the resource prepared from line `line`.
   base::Status Store(PreparedLoad& load, std::int64_t line);
   // Marks the loader failed, rolls the open transaction back and returns `failure`.
