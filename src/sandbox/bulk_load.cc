@@ -32,9 +32,9 @@ bool IsBlank(std::string_view line) {
 }
 
 // Lines are prepared (parsed, checked, stamped, serialised and their search values extracted)
-// this many at a time on another thread, while the calling thread stores the batch before. The
-// two halves cost about the same (measured with perf on bench/seed_bench.sh), so a bulk load
-// keeps two cores busy.
+// this many at a time on another thread, while the calling thread stores the batch before.
+// Preparing is about a third of a first load's CPU time (perf on bench/seed_bench.sh), so with
+// a free core a load takes up to that much less time; without one the two threads take turns.
 constexpr std::size_t kLinesPerBatch = 256;
 
 // A batch of lines made ready for Transaction::LoadPrepared; preparing stops at a bad line.

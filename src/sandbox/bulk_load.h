@@ -61,6 +61,9 @@ class BulkLoader {
   base::Status BeginIfNeeded();
   // Per line, the type of the resource when the store already holds it (else ""), found with
   // a light parse so that loading a set again costs little more than reading it.
+  // Limitation: such a line is checked by simdjson's parser only, not parsed by nlohmann as the
+  // other lines are; a line one of them accepts and the other refuses is then counted as
+  // present rather than refused.
   base::Result<std::vector<std::string>> FindPresent(std::span<const std::string_view> lines);
   // Stores the resource prepared from line `line`.
   base::Status Store(PreparedLoad& load, std::int64_t line);
