@@ -25,6 +25,9 @@ namespace {
 using fhir::Json;
 
 class SeederTest : public ::testing::Test {
+ public:
+  http::ClientResponse Get(const std::string& url) { return Send("GET", url); }
+
  protected:
   std::string Base(std::string_view tenant) const {
     return sandbox_.origin() + "/" + std::string(tenant) + "/api/FHIR/R4";
@@ -272,6 +275,130 @@ TEST_F(SeederTest, BulkLoadStoresTheGeneratedCountsOnceAndIsIdempotent) {
   EXPECT_EQ(second->AlreadyPresent(), generated.resources);
 }
 
+// What a set of searches answers on the open-lab tenant: per query, the matches and included
+// resources, each named by its type and first identifier (ids differ between the two ways of
+// seeding: a transaction's conditional creates get ids from the server, a bulk load keeps the
+// generator's). The searches cover every kind of index row (token, token text, string, date,
+// quantity, reference, the patient compartment) and _include.
+std::map<std::string, std::vector<std::string>> SearchAnswers(SeederTest& test,
+                                                              const std::string& base,
+                                                              const std::string& ndjson_patients) {
+  const auto name = [](const Json& resource) {
+    std::string key = resource["resourceType"].get<std::string>() + " ";
+    // Most types hold a list of identifiers; QuestionnaireResponse holds one.
+    Json identifier = resource.value("identifier", Json());
+    if (identifier.is_array() && !identifier.empty()) identifier = identifier[0];
+    if (identifier.is_object()) {
+      return key + identifier.value("system", "") + "|" + identifier.value("value", "");
+    }
+    return key + "id " + resource["id"].get<std::string>();
+  };
+  const auto answer = [&](std::string url) {
+    std::vector<std::string> keys;
+    while (!url.empty()) {
+      const auto page = test.Get(url);
+      EXPECT_EQ(page.status, 200) << url << ": " << page.body;
+      if (page.status != 200) break;
+      const Json bundle = Json::parse(page.body);
+      for (const Json& entry : bundle.value("entry", Json::array())) {
+        keys.push_back(entry["search"].value("mode", "") + " " + name(entry["resource"]));
+      }
+      url.clear();
+      for (const Json& link : bundle.value("link", Json::array())) {
+        if (link.value("relation", "") == "next") url = link["url"].get<std::string>();
+      }
+    }
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  };
+
+  std::vector<std::string> queries = {
+      "Patient?gender=female",
+      "Patient?birthdate=lt1970-01-01",
+      "Patient?name=pro",
+      "Patient?address-city=sandbox",
+      "Patient?address-state=IA",
+      "Observation?category=vital-signs",
+      "Observation?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory",
+      "Observation?code=http://loinc.org|8867-4",
+      "Observation?code:text=blood",
+      "Observation?value-quantity=gt100",
+      "Observation?date=ge2022-01-01",
+      "Observation?status=final&_include=Observation:patient",
+      "Condition?clinical-status=active",
+      "Condition?onset-date=lt2015",
+      "Encounter?class=AMB",
+      "Encounter?date=ge2023",
+      "MedicationRequest?status=active&_include=MedicationRequest:requester",
+      "MedicationRequest?authoredon=ge2020",
+      "AllergyIntolerance?criticality=high",
+      "MedicationStatement?status=active",
+      "QuestionnaireResponse?status=completed",
+      "Practitioner?name=a",
+  };
+  // The compartments of the first three generated patients whose MRN names one patient.
+  std::string_view lines = ndjson_patients;
+  for (int patients = 0; patients < 3 && !lines.empty();) {
+    const Json generated = Json::parse(lines.substr(0, lines.find('\n')));
+    lines.remove_prefix(std::min(lines.size(), lines.find('\n') + 1));
+    const Json identifiers = generated.value("identifier", Json::array());
+    if (!identifiers.is_array() || identifiers.empty() || !identifiers[0].is_object()) continue;
+    const std::string identifier =
+        identifiers[0].value("system", "") + "|" + identifiers[0].value("value", "");
+    const Json found = Json::parse(test.Get(base + "/Patient?identifier=" + identifier).body);
+    if (found.value("entry", Json::array()).size() != 1) continue;
+    ++patients;
+    const std::string id = found["entry"][0]["resource"]["id"].get<std::string>();
+    for (const char* type :
+         {"Observation", "Condition", "Encounter", "MedicationRequest", "AllergyIntolerance",
+          "MedicationStatement", "QuestionnaireResponse"}) {
+      queries.push_back(std::string(type) + "?patient=" + id);
+    }
+    queries.push_back("Observation?patient=" + id + "&category=vital-signs");
+    queries.push_back("Observation?subject=Patient/" + id + "&_include=Observation:encounter");
+  }
+
+  std::map<std::string, std::vector<std::string>> answers;
+  for (const std::string& query : queries) {
+    // Patient ids differ between the two loads: a compartment is named by its position.
+    const bool compartment =
+        query.find("patient=") != std::string::npos || query.find("subject=") != std::string::npos;
+    const std::string label = compartment ? std::to_string(answers.size()) + " compartment " +
+                                                query.substr(0, query.find('?'))
+                                          : query;
+    answers[label] = answer(base + "/" + query + "&_count=200");
+  }
+  return answers;
+}
+
+TEST_F(SeederTest, BulkLoadAnswersSearchesAsSeedingOverHttpDoes) {
+  const synth::SeedOptions options = Options(8);
+  synth::MemoryOutput output;
+  ASSERT_TRUE(synth::Generate(options.synth, output).has_value());
+  const std::string& patients = output.streams().at("Patient");
+
+  auto seeded = synth::SeedFhirServer(options, Base("open-lab"), nullptr);
+  ASSERT_TRUE(seeded.has_value()) << seeded.error().ToString();
+  ASSERT_EQ(seeded->Failed(), 0u);
+  const auto over_http = SearchAnswers(*this, Base("open-lab"), patients);
+
+  ASSERT_EQ(Send("POST", sandbox_.origin() + "/admin/tenants/open-lab/reset").status, 200);
+  auto loaded = synth::BulkLoadSandbox(options, sandbox_.origin(), "open-lab");
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  EXPECT_EQ(loaded->Created(), seeded->Created());
+  const auto bulk = SearchAnswers(*this, Base("open-lab"), patients);
+
+  ASSERT_EQ(bulk.size(), over_http.size());
+  for (const auto& [query, keys] : over_http) {
+    EXPECT_EQ(bulk.at(query), keys) << query;
+    // The comparison means something only if the searches find something; a patient may have
+    // no resource of some type.
+    if (keys.empty() && query.find("compartment") == std::string::npos) {
+      ADD_FAILURE() << "no matches (pick another value): " << query;
+    }
+  }
+}
+
 TEST_F(SeederTest, MalformedNdjsonIsRefusedWithItsLineAndNothingIsStored) {
   const auto before = Counts("bayside-medical");
   const std::string url = sandbox_.origin() + "/admin/tenants/bayside-medical/bulk-load";
@@ -369,6 +496,48 @@ TEST(BulkLoaderTest, CommitsPerBatchInProcessAndRollsBackTheBatchOfABadLine) {
   EXPECT_TRUE((*store)->Read("Patient", "x2").has_value());
   EXPECT_FALSE((*store)->Read("Patient", "x3").has_value());
   EXPECT_FALSE(failing.Add("{\"resourceType\":\"Patient\",\"id\":\"x5\"}\n").has_value());
+}
+
+// Lines are prepared in batches on another thread: numbering, counts and the all-or-nothing
+// rule must hold across batch boundaries.
+TEST(BulkLoaderTest, LinesAreNumberedAcrossBatchesAndABadLineInALaterBatchStoresNothing) {
+  auto store = sandbox::ResourceStore::Open(":memory:",
+                                            sandbox::MakeIdGenerator(sandbox::IdStyle::kUuid, 36));
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  std::string ndjson;
+  std::int64_t resources = 0;
+  for (int line = 1; line <= 1000; ++line) {
+    if (line % 7 == 0) {
+      ndjson += " \r\n";  // blank
+      continue;
+    }
+    ndjson += R"({"resourceType":"Patient","id":"n)" + std::to_string(line) + "\"}\n";
+    ++resources;
+  }
+
+  const std::string bad = ndjson + "{\"resourceType\":\"Patient\",\"id\":\"late\"\n";
+  const auto refused = sandbox::BulkLoadNdjson(**store, bad);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().diagnostic.find("line 1001, column"), std::string::npos)
+      << refused.error().diagnostic;
+  EXPECT_TRUE((*store)->CountByType()->empty()) << "nothing of a refused load is stored";
+
+  const std::string wrong_type = ndjson + "{\"resourceType\":\"Unicorn\",\"id\":\"u\"}\n";
+  const auto unknown = sandbox::BulkLoadNdjson(**store, wrong_type);
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_NE(unknown.error().diagnostic.find("line 1001: "), std::string::npos)
+      << unknown.error().diagnostic;
+
+  const auto loaded = sandbox::BulkLoadNdjson(**store, ndjson);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  EXPECT_EQ(loaded->lines, 1000);
+  EXPECT_EQ(loaded->created, resources);
+  EXPECT_EQ((*store)->CountByType()->at("Patient"), resources);
+  EXPECT_TRUE((*store)->Read("Patient", "n999").has_value());
+  const auto again = sandbox::BulkLoadNdjson(**store, ndjson);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->created, 0);
+  EXPECT_EQ(again->already_present, resources);
 }
 
 }  // namespace

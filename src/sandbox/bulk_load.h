@@ -15,8 +15,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "sandbox/resource_store.h"
@@ -32,7 +34,8 @@ struct BulkLoadCounts {
 };
 
 // Loads NDJSON into a store in transactions of a given size, holding the store's write lock
-// while a transaction is open. Not thread-safe; one loader per thread.
+// while a transaction is open. Each call to Add prepares its lines on a second thread while the
+// calling thread stores them. Not thread-safe; one loader per thread.
 class BulkLoader {
  public:
   // `resources_per_transaction` 0 keeps everything in one transaction until Finish (all or
@@ -55,7 +58,17 @@ class BulkLoader {
   const BulkLoadCounts& counts() const { return counts_; }
 
  private:
-  base::Status AddLine(std::string_view line);
+  base::Status BeginIfNeeded();
+  // Per line, the type of the resource when the store already holds it (else ""), found with
+  // a light parse so that loading a set again costs little more than reading it.
+  // Limitation: such a line is checked by simdjson's parser only, not parsed by nlohmann as the
+  // other lines are; a line one of them accepts and the other refuses is then counted as
+  // present rather than refused.
+  base::Result<std::vector<std::string>> FindPresent(std::span<const std::string_view> lines);
+  // Stores the resource prepared from line `line`.
+  base::Status Store(PreparedLoad& load, std::int64_t line);
+  // Marks the loader failed, rolls the open transaction back and returns `failure`.
+  base::Status Abandon(base::Status failure);
 
   ResourceStore& store_;
   std::size_t resources_per_transaction_;

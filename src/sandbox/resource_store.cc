@@ -170,6 +170,7 @@ enum class Query {
   kCurrentState,
   kInsertVersion,
   kUpsertCurrent,
+  kInsertCurrent,
   kDeleteTokens,
   kDeleteStrings,
   kDeleteDates,
@@ -224,6 +225,9 @@ std::string_view SqlFor(Query query) {
              "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (type, id) DO UPDATE SET "
              "seq = excluded.seq, version = excluded.version, deleted = excluded.deleted "
              "RETURNING rid";
+    case Query::kInsertCurrent:
+      return "INSERT INTO resource_current (type, id, seq, version, deleted) "
+             "VALUES (?1, ?2, ?3, ?4, ?5)";
     case Query::kDeleteTokens:
       return "DELETE FROM search_token WHERE rid = ?1";
     case Query::kDeleteStrings:
@@ -425,6 +429,23 @@ base::Status RunWith(store::Statement& statement, std::initializer_list<Paramete
   return statement.Run();
 }
 
+// Gives `body` the id and meta a stored version carries (other meta fields, such as profile,
+// security and tag, are the client's and are kept) and serialises it.
+base::Result<std::string> StampAndSerialise(Json& body, std::string_view id, std::int64_t version,
+                                            std::string_view instant) {
+  body["id"] = id;
+  Json& meta = body["meta"];
+  if (!meta.is_object()) meta = Json::object();
+  meta["versionId"] = std::to_string(version);
+  meta["lastUpdated"] = instant;
+  try {
+    return body.dump();
+  } catch (const Json::type_error&) {
+    // dump() throws only for strings that are not UTF-8, which a parsed request cannot hold.
+    return base::Fail(ErrorCode::kInvalidResource, "the resource holds text that is not UTF-8");
+  }
+}
+
 // Index rows of bulk-loaded resources, held back and written in the order of each table's
 // primary key. Written one resource at a time, a load's rows land at random places of the
 // primary keys' B-trees; sorted, consecutive inserts touch neighbouring pages (measured with
@@ -545,6 +566,9 @@ struct ResourceStore::Impl : ParameterIds {
   // `pending` instead, for FlushPendingIndex to write.
   base::Status IndexResource(std::int64_t key, std::string_view type, const Json& resource,
                              bool defer = false);
+  // The same for values already extracted from the resource.
+  base::Status IndexEntries(std::int64_t key, std::string_view type,
+                            const fhir::SearchIndexEntries& entries, bool defer);
   // Writes the held-back index rows in primary key order and empties `pending`. Every reader
   // of the index inside a transaction runs after it (see Transaction::State::Connection).
   base::Status FlushPendingIndex();
@@ -572,8 +596,12 @@ struct ResourceStore::Impl : ParameterIds {
     Json body = resource;
     return WriteVersion(type, id, version, &body, method);
   }
+  // Inserts `stored` (its sequence is filled in) and makes it the current version; returns the
+  // resource's key (rid). Leaves the search index alone.
+  base::Result<std::int64_t> InsertVersion(StoredVersion& stored);
   base::Result<bool> LoadIfAbsent(std::string_view type, std::string_view id, Json& resource,
                                   std::string_view instant);
+  base::Result<bool> LoadPrepared(PreparedLoad& prepared, std::string_view instant);
   base::Result<StoredVersion> Create(std::string_view type, const Json& resource,
                                      const std::optional<std::string>& id);
   base::Result<WriteOutcome> Update(std::string_view type, std::string_view id,
@@ -709,58 +737,58 @@ base::Result<StoredVersion> ResourceStore::Impl::WriteVersion(
   stored.deleted = resource == nullptr;
   stored.method = method;
 
-  // The stored body carries the id and meta the store assigned; other meta fields (profile,
-  // security, tag) are the client's and are kept.
   if (resource != nullptr) {
-    Json& body = *resource;
-    body["id"] = stored.id;
-    Json& meta = body["meta"];
-    if (!meta.is_object()) meta = Json::object();
-    meta["versionId"] = std::to_string(version);
-    meta["lastUpdated"] = stored.last_updated;
-    try {
-      stored.json = body.dump();
-    } catch (const Json::type_error&) {
-      // dump() throws only for strings that are not UTF-8, which a parsed request cannot hold.
-      return base::Fail(ErrorCode::kInvalidResource, "the resource holds text that is not UTF-8");
-    }
+    auto json = StampAndSerialise(*resource, stored.id, version, stored.last_updated);
+    if (!json) return base::Fail(json.error());
+    stored.json = std::move(*json);
   }
-
-  std::int64_t seq = 0;
-  {
-    store::StatementScope insert(Get(Query::kInsertVersion));
-    if (auto bound = Bind(*insert, {type, id, version, stored.last_updated,
-                                    std::int64_t{stored.deleted ? 1 : 0}, stored.json, method});
-        !bound) {
-      return base::Fail(bound.error());
-    }
-    if (auto ran = insert->Run(); !ran) return base::Fail(ran.error());
-    seq = database.LastInsertRowId();
-    stored.sequence = seq;
-  }
-  std::int64_t key = 0;
-  {
-    store::StatementScope upsert(Get(Query::kUpsertCurrent));
-    if (auto bound = Bind(*upsert, {type, id, seq, version, std::int64_t{stored.deleted ? 1 : 0}});
-        !bound) {
-      return base::Fail(bound.error());
-    }
-    const auto has_row = upsert->Step();
-    if (!has_row) return base::Fail(has_row.error());
-    if (!*has_row) return base::Fail(ErrorCode::kStorageFailure, "the upsert returned no rid");
-    key = upsert->ColumnInt64(0);
-  }
+  auto key = InsertVersion(stored);
+  if (!key) return base::Fail(key.error());
 
   // Re-index: the previous version's values go, this version's (none for a delete) come in.
   if (version > 1) {
-    if (auto cleared = ClearIndex(key); !cleared) return base::Fail(cleared.error());
+    if (auto cleared = ClearIndex(*key); !cleared) return base::Fail(cleared.error());
   }
   if (resource != nullptr) {
-    if (auto indexed = IndexResource(key, type, *resource, defer_index); !indexed) {
+    if (auto indexed = IndexResource(*key, type, *resource, defer_index); !indexed) {
       return base::Fail(indexed.error());
     }
   }
   return stored;
+}
+
+base::Result<std::int64_t> ResourceStore::Impl::InsertVersion(StoredVersion& stored) {
+  const std::int64_t deleted = stored.deleted ? 1 : 0;
+  {
+    store::StatementScope insert(Get(Query::kInsertVersion));
+    if (auto bound = Bind(*insert, {stored.type, stored.id, stored.version, stored.last_updated,
+                                    deleted, stored.json, stored.method});
+        !bound) {
+      return base::Fail(bound.error());
+    }
+    if (auto ran = insert->Run(); !ran) return base::Fail(ran.error());
+    stored.sequence = database.LastInsertRowId();
+  }
+  // The first version has no current row to replace; a plain insert spares the upsert's
+  // conflict handling and RETURNING, which SQLite buffers in a temporary table.
+  if (stored.version == 1) {
+    if (auto ran = RunWith(Get(Query::kInsertCurrent),
+                           {stored.type, stored.id, stored.sequence, stored.version, deleted});
+        !ran) {
+      return base::Fail(ran.error());
+    }
+    return database.LastInsertRowId();
+  }
+  store::StatementScope upsert(Get(Query::kUpsertCurrent));
+  if (auto bound =
+          Bind(*upsert, {stored.type, stored.id, stored.sequence, stored.version, deleted});
+      !bound) {
+    return base::Fail(bound.error());
+  }
+  const auto has_row = upsert->Step();
+  if (!has_row) return base::Fail(has_row.error());
+  if (!*has_row) return base::Fail(ErrorCode::kStorageFailure, "the upsert returned no rid");
+  return upsert->ColumnInt64(0);
 }
 
 base::Status ResourceStore::Impl::ClearIndex(std::int64_t key) {
@@ -773,8 +801,13 @@ base::Status ResourceStore::Impl::ClearIndex(std::int64_t key) {
 
 base::Status ResourceStore::Impl::IndexResource(std::int64_t key, std::string_view type,
                                                 const Json& resource, bool defer) {
-  const fhir::SearchIndexEntries entries =
-      fhir::ExtractSearchIndex(fhir::R4SearchParameters(), type, resource);
+  return IndexEntries(key, type,
+                      fhir::ExtractSearchIndex(fhir::R4SearchParameters(), type, resource), defer);
+}
+
+base::Status ResourceStore::Impl::IndexEntries(std::int64_t key, std::string_view type,
+                                               const fhir::SearchIndexEntries& entries,
+                                               bool defer) {
   const std::string type_text(type);
   // Every parameter the registry defines was numbered at open; one it does not, or one the
   // filter leaves out, is skipped.
@@ -1037,6 +1070,35 @@ base::Result<bool> ResourceStore::Impl::LoadIfAbsent(std::string_view type, std:
   }
   auto stored = WriteVersion(type, id, version, &resource, "PUT", instant, /*defer_index=*/true);
   if (!stored) return base::Fail(stored.error());
+  if (pending.Rows() >= kMaxPendingIndexRows) {
+    if (auto flushed = FlushPendingIndex(); !flushed) return base::Fail(flushed.error());
+  }
+  return true;
+}
+
+base::Result<bool> ResourceStore::Impl::LoadPrepared(PreparedLoad& prepared,
+                                                     std::string_view instant) {
+  const auto current = LookUpCurrent(prepared.type, prepared.id);
+  if (!current) return base::Fail(current.error());
+  if (current->has_value() && !(*current)->deleted) return false;
+  if (current->has_value() || prepared.instant != instant) {
+    // Stamped for another version or moment: stamp it again, as LoadIfAbsent does.
+    Json resource = Json::parse(prepared.json);
+    return LoadIfAbsent(prepared.type, prepared.id, resource, instant);
+  }
+
+  StoredVersion stored;
+  stored.type = std::move(prepared.type);
+  stored.id = std::move(prepared.id);
+  stored.version = 1;
+  stored.last_updated = instant;
+  stored.method = "PUT";
+  stored.json = std::move(prepared.json);
+  auto key = InsertVersion(stored);
+  if (!key) return base::Fail(key.error());
+  if (auto indexed = IndexEntries(*key, stored.type, *prepared.entries, /*defer=*/true); !indexed) {
+    return base::Fail(indexed.error());
+  }
   if (pending.Rows() >= kMaxPendingIndexRows) {
     if (auto flushed = FlushPendingIndex(); !flushed) return base::Fail(flushed.error());
   }
@@ -1459,6 +1521,31 @@ base::Result<std::map<std::string, std::int64_t>> ResourceStore::Impl::CountByTy
   return counts;
 }
 
+// PreparedLoad.
+
+PreparedLoad::PreparedLoad() = default;
+PreparedLoad::~PreparedLoad() = default;
+PreparedLoad::PreparedLoad(PreparedLoad&&) noexcept = default;
+PreparedLoad& PreparedLoad::operator=(PreparedLoad&&) noexcept = default;
+
+base::Result<PreparedLoad> PrepareLoad(std::string_view type, std::string_view id, Json& resource,
+                                       std::string_view instant) {
+  if (auto checked = CheckResourceBody(type, resource); !checked) {
+    return base::Fail(checked.error());
+  }
+  PreparedLoad prepared;
+  prepared.type = type;
+  prepared.id = id;
+  prepared.instant = instant;
+  auto json = StampAndSerialise(resource, id, 1, instant);
+  if (!json) return base::Fail(json.error());
+  prepared.json = std::move(*json);
+  // Extracted from the stamped resource, as WriteVersion does, so _id and _lastUpdated agree.
+  prepared.entries = std::make_unique<fhir::SearchIndexEntries>(
+      fhir::ExtractSearchIndex(fhir::R4SearchParameters(), type, resource));
+  return prepared;
+}
+
 // Transaction.
 
 struct Transaction::State {
@@ -1555,15 +1642,25 @@ base::Status Transaction::Delete(std::string_view type, std::string_view id) {
   return (*impl)->Delete(type, id);
 }
 
-base::Result<bool> Transaction::LoadIfAbsent(std::string_view type, std::string_view id,
-                                             fhir::Json& resource) {
+base::Result<std::string> Transaction::LoadInstant() {
   auto impl = state_->Connection(/*flush=*/false);
   if (!impl) return base::Fail(impl.error());
   if (state_->load_instant.empty()) {
     if (auto raised = state_->RaiseCacheForBulkLoad(); !raised) return base::Fail(raised.error());
     state_->load_instant = (*impl)->NextInstant();
   }
-  return (*impl)->LoadIfAbsent(type, id, resource, state_->load_instant);
+  return state_->load_instant;
+}
+
+base::Result<bool> Transaction::LoadIfAbsent(std::string_view type, std::string_view id,
+                                             fhir::Json& resource) {
+  if (auto instant = LoadInstant(); !instant) return base::Fail(instant.error());
+  return state_->impl.LoadIfAbsent(type, id, resource, state_->load_instant);
+}
+
+base::Result<bool> Transaction::LoadPrepared(PreparedLoad& prepared) {
+  if (auto instant = LoadInstant(); !instant) return base::Fail(instant.error());
+  return state_->impl.LoadPrepared(prepared, state_->load_instant);
 }
 
 base::Result<std::vector<std::string>> Transaction::FindByIdentifier(

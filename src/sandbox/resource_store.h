@@ -25,6 +25,10 @@
 #include "fhir/json_value.h"
 #include "sandbox/search_query.h"
 
+namespace fhirbridge::fhir {
+struct SearchIndexEntries;
+}  // namespace fhirbridge::fhir
+
 namespace fhirbridge::sandbox {
 
 // One stored version of a resource.
@@ -100,6 +104,27 @@ using IdGenerator = std::function<std::string()>;
 // filter indexes every parameter.
 using IndexFilter = std::function<bool(std::string_view type, std::string_view code)>;
 
+// A resource made ready for Transaction::LoadPrepared by PrepareLoad: stamped and serialised as
+// its first version, and its search index values extracted. Preparing needs no store and no
+// lock, so a bulk load prepares resources on another thread while the transaction writes.
+struct PreparedLoad {
+  PreparedLoad();
+  ~PreparedLoad();
+  PreparedLoad(PreparedLoad&&) noexcept;
+  PreparedLoad& operator=(PreparedLoad&&) noexcept;
+
+  std::string type;
+  std::string id;
+  std::string instant;  // the meta.lastUpdated it was stamped with
+  std::string json;     // the resource with id, meta.versionId "1" and meta.lastUpdated
+  std::unique_ptr<fhir::SearchIndexEntries> entries;
+};
+
+// Prepares `resource` (a JSON object whose resourceType is `type`; modified: it receives the id
+// and meta) for LoadPrepared, stamped with `instant` (Transaction::LoadInstant). Thread-safe.
+base::Result<PreparedLoad> PrepareLoad(std::string_view type, std::string_view id,
+                                       fhir::Json& resource, std::string_view instant);
+
 class ResourceStore;
 
 // Exclusive access to the store inside one SQLite transaction. Commit() makes the writes durable;
@@ -140,6 +165,15 @@ class Transaction {
   // bulk load is one moment), which saves a clock read and keeps lastUpdated near the clock
   // however many resources are loaded.
   base::Result<bool> LoadIfAbsent(std::string_view type, std::string_view id, fhir::Json& resource);
+
+  // The meta.lastUpdated of the resources this transaction loads, for PrepareLoad.
+  base::Result<std::string> LoadInstant();
+
+  // LoadIfAbsent for a prepared resource: stores exactly what LoadIfAbsent would have stored
+  // for the resource PrepareLoad was given. A resource prepared with another instant than this
+  // transaction's, or one that reloads a deleted resource (so is not version 1), is stamped
+  // again here, which costs a parse.
+  base::Result<bool> LoadPrepared(PreparedLoad& prepared);
 
   // Ids of current (not deleted) resources of `type` carrying a matching identifier.
   base::Result<std::vector<std::string>> FindByIdentifier(std::string_view type,

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -692,6 +693,78 @@ TEST(ResourceStoreSearchTest, ABulkLoadIndexesAsOneByOneWritesDo) {
     ASSERT_TRUE(found.has_value()) << found.error().ToString();
     EXPECT_EQ(*found, std::vector<std::string>{"p" + std::to_string(number)});
   }
+}
+
+TEST(ResourceStoreSearchTest, APreparedLoadStoresAndIndexesWhatLoadIfAbsentDoes) {
+  constexpr int kPatients = 12;
+  auto prepared_store = OpenInMemory();
+  auto loaded_store = OpenInMemory();
+  std::string prepared_instant;
+  std::string loaded_instant;
+  {
+    auto loaded = loaded_store->Begin();
+    ASSERT_TRUE(loaded.has_value());
+    for (int number = 1; number <= kPatients; ++number) ASSERT_TRUE(bulk::Load(**loaded, number));
+    loaded_instant = *(*loaded)->LoadInstant();
+    ASSERT_TRUE((*loaded)->Commit());
+  }
+  {
+    // p3 is deleted before the load, so its prepared version 1 must become version 3.
+    auto transaction = prepared_store->Begin();
+    ASSERT_TRUE(bulk::Load(**transaction, 3));
+    ASSERT_TRUE((*transaction)->Delete("Patient", "p3"));
+    ASSERT_TRUE((*transaction)->Commit());
+  }
+  {
+    auto transaction = prepared_store->Begin();
+    ASSERT_TRUE(transaction.has_value());
+    auto instant = (*transaction)->LoadInstant();
+    ASSERT_TRUE(instant.has_value()) << instant.error().ToString();
+    prepared_instant = *instant;
+    for (int number = 1; number <= kPatients; ++number) {
+      fhir::Json patient = bulk::LoadablePatient(number);
+      // Every third one is prepared for another moment and must be stamped again.
+      const std::string stamp = number % 3 == 0 ? "2020-01-01T00:00:00.000Z" : *instant;
+      auto prepared = PrepareLoad("Patient", patient["id"].get<std::string>(), patient, stamp);
+      ASSERT_TRUE(prepared.has_value()) << prepared.error().ToString();
+      auto stored = (*transaction)->LoadPrepared(*prepared);
+      ASSERT_TRUE(stored.has_value()) << stored.error().ToString();
+      EXPECT_TRUE(*stored) << number;
+    }
+    fhir::Json again = bulk::LoadablePatient(5);
+    auto present = PrepareLoad("Patient", "p5", again, *instant);
+    ASSERT_TRUE(present.has_value());
+    EXPECT_FALSE(*(*transaction)->LoadPrepared(*present)) << "already present";
+    ASSERT_TRUE((*transaction)->Commit());
+  }
+
+  for (int number = 1; number <= kPatients; ++number) {
+    const std::string id = "p" + std::to_string(number);
+    auto prepared = prepared_store->Read("Patient", id);
+    auto loaded = loaded_store->Read("Patient", id);
+    ASSERT_TRUE(prepared.has_value() && loaded.has_value()) << id;
+    EXPECT_EQ(prepared->version, number == 3 ? 3 : 1);
+    EXPECT_EQ(prepared->last_updated, prepared_instant);
+    // The same body but for the moment and the version of the reloaded p3.
+    std::string expected = loaded->json;
+    expected.replace(expected.find(loaded_instant), loaded_instant.size(), prepared_instant);
+    if (number == 3) {
+      expected.replace(expected.find("\"versionId\":\"1\""), 15, "\"versionId\":\"3\"");
+    }
+    EXPECT_EQ(prepared->json, expected) << id;
+  }
+  for (const char* prefix : {"even", "odd"}) {
+    const StoreSearch query =
+        search::PatientsWhere({search::FamilyStartsWith(prefix)}, 2 * kPatients);
+    // In the same set; the order differs because p3 was first created earlier.
+    auto prepared_ids = search::SearchIds(*prepared_store, query);
+    auto loaded_ids = search::SearchIds(*loaded_store, query);
+    std::sort(prepared_ids.begin(), prepared_ids.end());
+    std::sort(loaded_ids.begin(), loaded_ids.end());
+    EXPECT_EQ(prepared_ids, loaded_ids) << prefix;
+  }
+  const StoreSearch by_mrn = search::PatientsWhere({search::IdentifierIs("urn:bulk", "mrn-3")});
+  EXPECT_EQ(search::SearchIds(*prepared_store, by_mrn), std::vector<std::string>{"p3"});
 }
 
 TEST(ResourceStoreSearchTest, ConditionalCreateInsideABulkLoadSeesTheResourcesLoadedBefore) {
