@@ -495,14 +495,12 @@ TEST_F(FleetSandboxTest, ThreeWorkersSyncTwoSitesIntoStoresEqualToTheSandbox) {
   ASSERT_TRUE(summary) << summary.error().ToString();
   ASSERT_EQ(summary->items, 6);
 
-  // One store file per site, shared by the workers (the sink serialises its callers).
+  // The data goes where the work items are, as with `fhirbridge worker` (the fence is checked
+  // there): one sink per site on the shared schema, shared by the workers (it serialises its
+  // callers).
   std::map<std::string, std::unique_ptr<sync::StoreSyncSink>> sinks;
-  std::vector<std::string> paths;
   for (const sites::SiteConfig& site : sites) {
-    paths.push_back((std::filesystem::temp_directory_path() /
-                     ("fhirbridge-fleet-" + site.name + "-" + RandomSuffix() + ".db"))
-                        .string());
-    auto sink = sync::StoreSyncSink::Open({paths.back(), {}}, site.name);
+    auto sink = sync::StoreSyncSink::Open({dsn_, schema_}, site.name);
     ASSERT_TRUE(sink) << sink.error().ToString();
     sinks[site.name] = std::move(*sink);
   }
@@ -556,10 +554,6 @@ TEST_F(FleetSandboxTest, ThreeWorkersSyncTwoSitesIntoStoresEqualToTheSandbox) {
     for (const auto& row : *rows) stored[{row.type, row.id}] = row.version;
     EXPECT_EQ(stored, sandbox) << site.name << ": " << DescribeDifference(stored, sandbox);
   }
-  sinks.clear();
-  for (const std::string& path : paths) {
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-  }
 }
 
 TEST_F(FleetSandboxTest, AWorkerKilledMidItemIsTakenOverAndFinishedWithoutDuplicates) {
@@ -567,12 +561,10 @@ TEST_F(FleetSandboxTest, AWorkerKilledMidItemIsTakenOverAndFinishedWithoutDuplic
   SeedPatients(Base(), 30, 4);
   const std::int64_t id = Add({"site-a", "Observation", ""});
   ASSERT_TRUE(store_->ConfigureSiteBudget("site-a", 2, 40));
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("fhirbridge-fleet-kill-" + RandomSuffix() + ".db"))
-          .string();
+  const store::StoreLocation shared{dsn_, schema_};
   constexpr auto kLease = 400ms;
 
-  // Runs the leased item into the SQLite file at `path`, slowly (small pages, 40 requests/s).
+  // Runs the leased item into the shared store, slowly (small pages, 40 requests/s).
   auto run_item = [&](store::ReplicaStore& store, sync::StoreSyncSink& sink,
                       std::int64_t* requests) {
     return [&, requests](LeaseGuard& guard) -> base::Status {
@@ -596,7 +588,7 @@ TEST_F(FleetSandboxTest, AWorkerKilledMidItemIsTakenOverAndFinishedWithoutDuplic
   if (child == 0) {
     // The doomed worker: its own connections, opened after the fork.
     auto store = store::OpenPostgresReplicaStore(dsn_, schema_);
-    auto sink = sync::StoreSyncSink::Open({path, {}}, "site-a");
+    auto sink = sync::StoreSyncSink::Open(shared, "site-a");
     if (!store || !sink) ::_exit(3);
     WorkerOptions options = Options("doomed");
     options.lease_duration = kLease;
@@ -608,8 +600,7 @@ TEST_F(FleetSandboxTest, AWorkerKilledMidItemIsTakenOverAndFinishedWithoutDuplic
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   while (!checkpointed && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(20ms);
-    if (!std::filesystem::exists(path)) continue;
-    auto sink = sync::StoreSyncSink::Open({path, {}}, "site-a");
+    auto sink = sync::StoreSyncSink::Open(shared, "site-a");
     if (!sink) continue;
     auto checkpoint = (*sink)->ReadCheckpoint({"site-a", "Observation", ""});
     checkpointed = checkpoint && checkpoint->has_value();
@@ -624,7 +615,7 @@ TEST_F(FleetSandboxTest, AWorkerKilledMidItemIsTakenOverAndFinishedWithoutDuplic
 
   // A survivor takes the item over once the dead worker's lease has expired.
   std::this_thread::sleep_for(kLease + 100ms);
-  auto sink = sync::StoreSyncSink::Open({path, {}}, "site-a");
+  auto sink = sync::StoreSyncSink::Open(shared, "site-a");
   ASSERT_TRUE(sink) << sink.error().ToString();
   std::int64_t survivor_requests = 0;
   FleetWorker survivor(*store_, run_item(*store_, **sink, &survivor_requests), Options("survivor"));
@@ -648,8 +639,6 @@ TEST_F(FleetSandboxTest, AWorkerKilledMidItemIsTakenOverAndFinishedWithoutDuplic
   // seed gives every resource one timestamp, so here the overlap window reads them all again
   // and the request count shows nothing. What matters here: taken over, no duplicate, equal.
   RecordProperty("survivor_requests", std::to_string(survivor_requests));
-  sink->reset();
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 }
 
 // The commands, as operators run them: `fleet plan` by site name, then two `worker --once`
