@@ -13,6 +13,7 @@
 #   BENCH_ROUNDS=2        rounds over the binaries
 
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 patients="${BENCH_PATIENTS:-1000}"
 rounds="${BENCH_ROUNDS:-2}"
@@ -31,15 +32,8 @@ sed -n '1,/^\[\[tenants\]\]/p' "$repo_dir/data/sandbox/tenants.toml" | sed '$d' 
 printf '[[tenants]]\nname = "bulk"\nbuild_level = "r4-open"\nstorage = ":memory:"\n' >>"$config"
 clock_ticks="$(getconf CLK_TCK)"
 
-# CPU time of the sandbox in clock ticks (fields 14 and 15 of /proc/PID/stat).
-server_cpu_ticks() {
-  local stat
-  stat="$(<"/proc/$server_pid/stat")"
-  stat="${stat##*) }"
-  local -a fields
-  read -r -a fields <<<"$stat"
-  echo $((fields[11] + fields[12]))
-}
+# CPU time (clock ticks) the sandbox has used so far.
+server_cpu_ticks() { process_cpu_ticks "$server_pid"; }
 
 run_binary() {
   local binary="$1"

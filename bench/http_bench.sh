@@ -30,6 +30,7 @@
 # error-level server log line).
 
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly kReadTargetPerSecond=30000
 readonly kReadTargetP99Ms=2
@@ -158,20 +159,9 @@ expect_status 201 -X POST -H 'Content-Type: application/fhir+json' --data "$pati
 # Step 4: one warm-up run and one measured run per route. Besides wrk's figures, the CPU time
 # used by the server and by wrk during the measured run shows which process saturates.
 clock_ticks="$(getconf CLK_TCK)"
-server_cpu_ticks() {
-  # Fields 14 and 15 of /proc/PID/stat are user and system time; the command name (field 2)
-  # is in parentheses and may hold spaces, so count from the closing parenthesis.
-  local stat
-  stat="$(<"/proc/$server_pid/stat")"
-  stat="${stat##*) }"
-  local -a fields
-  read -r -a fields <<<"$stat"
-  echo $((fields[11] + fields[12]))
-}
+# CPU time (clock ticks) the sandbox has used so far.
+server_cpu_ticks() { process_cpu_ticks "$server_pid"; }
 
-json_number() {
-  sed -nE "s/.*\"$1\":([0-9.]+).*/\1/p" <<<"$2"
-}
 
 export BENCH_LUA_DIR="$bench_dir"
 wrk_options=(-t "$wrk_threads" -c "$connections" --latency)

@@ -35,6 +35,7 @@
 # 1 when the build, the load, the server or a request failed.
 
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly kFirstPageTargetPerSecond=5000
 readonly kTenant="bench"
@@ -180,18 +181,9 @@ stored="$(curl --noproxy '*' -s --max-time 30 "$origin/admin/tenants/$kTenant" |
 
 # Step 5: one warm-up run and one measured run per route.
 clock_ticks="$(getconf CLK_TCK)"
-server_cpu_ticks() {
-  local stat
-  stat="$(<"/proc/$server_pid/stat")"
-  stat="${stat##*) }"
-  local -a fields
-  read -r -a fields <<<"$stat"
-  echo $((fields[11] + fields[12]))
-}
+# CPU time (clock ticks) the sandbox has used so far.
+server_cpu_ticks() { process_cpu_ticks "$server_pid"; }
 
-json_number() {
-  sed -nE "s/.*\"$1\":([0-9.]+).*/\1/p" <<<"$2"
-}
 
 export BENCH_LUA_DIR="$bench_dir"
 export BENCH_PATIENTS="$patients"

@@ -25,6 +25,7 @@
 # the targets are met; 1 otherwise.
 
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly kGenerationTarget=100000
 readonly kBulkTarget=20000
@@ -128,16 +129,8 @@ done
 [[ -n "$port" ]] || fail "the sandbox printed no port in 10 s"
 origin="http://127.0.0.1:$port"
 
-# CPU time (user + system, in clock ticks) the sandbox has used so far. Fields 14 and 15 of
-# /proc/PID/stat; the command name (field 2) may hold spaces, so count from its ')'.
-server_cpu_ticks() {
-  local stat
-  stat="$(<"/proc/$server_pid/stat")"
-  stat="${stat##*) }"
-  local -a fields
-  read -r -a fields <<<"$stat"
-  echo $((fields[11] + fields[12]))
-}
+# CPU time (clock ticks) the sandbox has used so far.
+server_cpu_ticks() { process_cpu_ticks "$server_pid"; }
 clock_ticks="$(getconf CLK_TCK)"
 
 # Runs one `fhirbridge seed` and prints "created already_present failed seconds cpu_seconds",
