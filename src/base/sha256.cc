@@ -46,4 +46,9 @@ std::string Sha256::Hex(std::string_view bytes) {
   return FinishHex();
 }
 
+std::string Sha256Hex(std::string_view bytes) {
+  Sha256 hasher;
+  return hasher.Hex(bytes);
+}
+
 }  // namespace fhirbridge::base

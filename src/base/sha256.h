@@ -34,4 +34,7 @@ class Sha256 {
   evp_md_ctx_st* context_ = nullptr;
 };
 
+// SHA-256 of `bytes` as 64 lowercase hex digits, for one-off hashes (a context per call).
+std::string Sha256Hex(std::string_view bytes);
+
 }  // namespace fhirbridge::base

@@ -1,6 +1,5 @@
 #include "sites/site_bundle.h"
 
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <toml++/toml.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/sha256.h"
 #include "base/toml_reading.h"
 #include "fhir/resource_types.h"
 #include "smart/scopes.h"
@@ -797,19 +797,6 @@ class BundleReader {
   const toml::table* root_ = nullptr;
 };
 
-std::string Sha256Hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xf];
-  }
-  return hex;
-}
-
 std::vector<std::string> WindowTexts(const std::vector<base::TimeWindow>& windows) {
   std::vector<std::string> texts;
   for (const auto& window : windows) texts.push_back(window.text());
@@ -942,7 +929,7 @@ base::Result<LoadedSite> ParseSiteBundle(std::string_view toml_text, std::string
   auto site = reader.Read(*root, environment, sibling_names);
   if (!site) return site;
   site->config.source_path = std::string(source_name);
-  site->fingerprint = Sha256Hex(CanonicalSiteConfig(site->config));
+  site->fingerprint = base::Sha256Hex(CanonicalSiteConfig(site->config));
   return site;
 }
 

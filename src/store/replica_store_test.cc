@@ -228,7 +228,7 @@ TYPED_TEST(ReplicaStoreTest, StoresRawBytesWithIdentityHashAndCorrelation) {
   EXPECT_EQ((*stored)->raw, patient);
   EXPECT_EQ((*stored)->version_id, "3");
   EXPECT_EQ((*stored)->last_updated, "2026-02-03T04:05:06.789+01:00");
-  EXPECT_EQ((*stored)->content_hash, Sha256Hex(patient));
+  EXPECT_EQ((*stored)->content_hash, base::Sha256Hex(patient));
   EXPECT_EQ((*stored)->correlation_id, "corr-1");
   EXPECT_EQ((*stored)->fetched_at, 1'700'000'000'000'000);
   EXPECT_FALSE((*stored)->deleted);
@@ -474,8 +474,8 @@ TYPED_TEST(ReplicaStoreTest, ContentHashesAnswerHasThisChanged) {
   auto hashes = this->store_->GetContentHashes("site-a", "Patient", ids);
   ASSERT_TRUE(hashes) << hashes.error().diagnostic;
   ASSERT_EQ(hashes->size(), 2u);
-  EXPECT_EQ(hashes->at("p1"), Sha256Hex(p1));
-  EXPECT_EQ(hashes->at("p\"2"), Sha256Hex(p2));
+  EXPECT_EQ(hashes->at("p1"), base::Sha256Hex(p1));
+  EXPECT_EQ(hashes->at("p\"2"), base::Sha256Hex(p2));
 }
 
 // A writer killed with SIGKILL at an arbitrary moment leaves every page either whole, with its

@@ -7,11 +7,6 @@
 
 namespace fhirbridge::store {
 
-std::string Sha256Hex(std::string_view bytes) {
-  base::Sha256 hasher;
-  return hasher.Hex(bytes);
-}
-
 bool IsJsonText(std::string_view text) {
   simdjson::dom::parser parser;
   simdjson::dom::element element;

@@ -23,9 +23,6 @@
 
 namespace fhirbridge::store {
 
-// SHA-256 of `bytes` as 64 lowercase hex digits.
-std::string Sha256Hex(std::string_view bytes);
-
 // True when `text` is one complete JSON value.
 bool IsJsonText(std::string_view text);
 
