@@ -173,5 +173,42 @@ TEST(StoreSyncSinkFenceTest, AFencedPageIsWrittenOnlyUnderTheLeaseItNames) {
   EXPECT_EQ(sink.ReadCheckpoint(key).value(), std::optional<std::string>(R"({"page":1})"));
 }
 
+// A sink that keeps nothing and cannot check a lease, to see the interface's default.
+class ForgetfulSink final : public SyncSink {
+ public:
+  base::Result<std::optional<std::string>> ReadCheckpoint(const CheckpointKey&) override {
+    return std::optional<std::string>();
+  }
+  base::Status CommitPage(const PageWrite&) override {
+    ++commits;
+    return {};
+  }
+  base::Result<std::optional<StoredResourceInfo>> ReadResource(const std::string&,
+                                                               const std::string&) override {
+    return std::optional<StoredResourceInfo>();
+  }
+  base::Result<std::map<std::string, std::string>> ContentHashes(const std::string&,
+                                                                 const std::string&) override {
+    return std::map<std::string, std::string>();
+  }
+  base::Result<std::vector<std::string>> LiveIds(const std::string&) override {
+    return std::vector<std::string>();
+  }
+  base::Status Quarantine(const QuarantinedPage&) override { return {}; }
+  base::Result<std::int64_t> BeginRun(const RunRecord&) override { return 1; }
+  base::Status FinishRun(std::int64_t, const RunRecord&) override { return {}; }
+
+  int commits = 0;
+};
+
+TEST(StoreSyncSinkFenceTest, ASinkThatCannotCheckALeaseRefusesAFencedPage) {
+  ForgetfulSink sink;
+  const auto refused = sink.CommitFencedPage(
+      {{"site", "Observation", ""}, {Version("a", 1, "2026-01-01T00:00:00Z")}, {}, {}}, {1, 1});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, base::ErrorCode::kInvalidPrecondition);
+  EXPECT_EQ(sink.commits, 0);
+}
+
 }  // namespace
 }  // namespace fhirbridge::sync
