@@ -165,7 +165,21 @@ run_sync() {
 }
 
 # Step 4: settle, full syncs, 1 % change, incremental syncs, then syncs with nothing changed.
-sleep 1.2
+# The store stamps each write with max(now, previous + 1 ms), so a store the loader has just
+# filled (faster than one resource per millisecond) carries instants ahead of the wall clock.
+# Changes written before the clock catches up would be stamped 1 ms apart right after the
+# loader's last resources, and every incremental window would read those again. So wait until
+# the newest instant is past, plus the overlap window.
+newest="$(curl -sf "$base/_history?_count=1" | grep -oE '"lastUpdated" *: *"[^"]+"' | head -n 1 |
+  sed -E 's/.*"([^"]+)"$/\1/')" || fail "reading the tenant's newest instant failed"
+[[ -n "$newest" ]] || fail "the tenant's history has no lastUpdated"
+newest_ms="$(date -d "$newest" +%s%3N)" || fail "cannot read the instant '$newest'"
+wait_ms=$((newest_ms + 1200 - $(date +%s%3N)))
+((wait_ms < 600000)) || fail "the store's newest instant $newest is more than 10 minutes ahead"
+if ((wait_ms > 0)); then
+  echo "Waiting $((wait_ms / 1000)).$(printf '%03d' $((wait_ms % 1000))) s for the clock to pass the store's newest instant ($newest) ..."
+  sleep "$((wait_ms / 1000)).$(printf '%03d' $((wait_ms % 1000)))"
+fi
 "$changer" "$base" settle ${kTypes//,/ } >/dev/null || fail "settling the tenant failed"
 echo "Full syncs ..."
 for strategy in $strategies; do
