@@ -22,6 +22,15 @@
 //                 transaction per page. What ingest spends beyond it is fhirbridge's own work.
 //       unkeyed:  (SQLite only) the floor again into a copy of the resources table without its
 //                 primary key (append only): what the key's index costs SQLite.
+//       staged:   (SQLite only) the floor of a log-structured layout the store could move to:
+//                 rows appended to the keyless copy, each page's keys appended to an unindexed
+//                 staging table in the same transaction (lookups of staged keys would use an
+//                 in-memory set, rebuilt from the table on open, which is not timed), and the
+//                 staged keys merged into a key index in one sorted INSERT every
+//                 kStagedKeysPerMerge resources and at the end (timed). Each key is looked up
+//                 in the index before its row is written, as an upsert would. Left out: the
+//                 deletion of a superseded row when a key is updated (none is, in a first
+//                 sync) and the read paths that would have to consult the staged keys.
 //     STORE is sqlite:PATH or a PostgreSQL DSN (SCHEMA: the schema to use, created if missing).
 //     File reading is outside both timings. Each is measured in wall time and in the thread's
 //     CPU time (user and system; SQLite runs in this thread, a PostgreSQL server does not).
@@ -39,9 +48,11 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/clock.h"
@@ -187,6 +198,34 @@ INSERT INTO %s (site, resource_type, id, version_id, version_number, last_update
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
         ?20, ?21, ?22, ?23, ?24) %s)sql";
 
+// How the floor pass lays out the rows it writes.
+enum class FloorLayout {
+  kKeyed,    // the store's table, primary key (site, resource_type, id)
+  kUnkeyed,  // the same columns without a key: append only
+  kStaged,   // append only, keys staged and merged into a key index in sorted batches
+};
+
+// Staged keys merged into the key index at once: enough that a merge touches each leaf of the
+// index about once for many resources.
+constexpr std::uint64_t kStagedKeysPerMerge = 65536;
+
+constexpr const char* kStagedSchema = R"sql(
+CREATE TABLE unkeyed AS SELECT * FROM resources WHERE 0;
+CREATE TABLE staged_keys (site TEXT NOT NULL, resource_type TEXT NOT NULL, id TEXT NOT NULL,
+                          row INTEGER NOT NULL);
+CREATE TABLE key_index (site TEXT NOT NULL, resource_type TEXT NOT NULL, id TEXT NOT NULL,
+                        row INTEGER NOT NULL, PRIMARY KEY (site, resource_type, id))
+  WITHOUT ROWID;
+)sql";
+
+constexpr const char* kMergeStagedKeys = R"sql(
+INSERT INTO key_index (site, resource_type, id, row)
+  SELECT site, resource_type, id, row FROM staged_keys WHERE true
+  ORDER BY site, resource_type, id
+  ON CONFLICT (site, resource_type, id) DO UPDATE SET row = excluded.row;
+DELETE FROM staged_keys;
+)sql";
+
 struct FloorFigures {
   Clock::duration time{};
   std::chrono::nanoseconds cpu{};
@@ -231,11 +270,11 @@ fhirbridge::base::Status BindFloorRow(fhirbridge::store::Statement& statement,
   return BindOptional(statement, 24, view.birth_date);
 }
 
-// The floor pass (see the top of the file): SQLite's cost of inserting the rows ingest writes,
-// with everything else done outside the timing; `keyed` false inserts into a copy of the table
-// without its primary key.
+// The floor pass (see the top of the file): SQLite's cost of inserting the rows ingest writes
+// in the given layout, with everything else done outside the timing.
 fhirbridge::base::Result<FloorFigures> MeasureFloor(const std::string& pages_path,
-                                                    const std::string& store_path, bool keyed) {
+                                                    const std::string& store_path,
+                                                    FloorLayout layout) {
   namespace store = fhirbridge::store;
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(store_path + suffix);
   {
@@ -246,14 +285,41 @@ fhirbridge::base::Result<FloorFigures> MeasureFloor(const std::string& pages_pat
   auto database = store::Database::Open(store_path);
   if (!database) return std::unexpected(database.error());
   STORE_TRY(store::ConfigureReplicaConnection(*database));
-  if (!keyed) {
+  const bool keyed = layout == FloorLayout::kKeyed;
+  const bool staged = layout == FloorLayout::kStaged;
+  if (layout == FloorLayout::kUnkeyed) {
     STORE_TRY(database->Execute("CREATE TABLE unkeyed AS SELECT * FROM resources WHERE 0"));
   }
+  if (staged) STORE_TRY(database->Execute(kStagedSchema));
   char sql[1024];
   std::snprintf(sql, sizeof sql, kFloorInsert, keyed ? "resources" : "unkeyed",
                 keyed ? "ON CONFLICT DO NOTHING" : "");
   auto insert = database->Prepare(sql, store::StatementLifetime::kLongLived);
   if (!insert) return std::unexpected(insert.error());
+  std::optional<store::Statement> look_up;
+  std::optional<store::Statement> stage;
+  if (staged) {
+    auto prepared_look_up = database->Prepare(
+        "SELECT row FROM key_index WHERE site = ?1 AND resource_type = ?2 AND id = ?3",
+        store::StatementLifetime::kLongLived);
+    if (!prepared_look_up) return std::unexpected(prepared_look_up.error());
+    look_up.emplace(std::move(*prepared_look_up));
+    auto prepared_stage = database->Prepare(
+        "INSERT INTO staged_keys (site, resource_type, id, row) VALUES (?1, ?2, ?3, ?4)",
+        store::StatementLifetime::kLongLived);
+    if (!prepared_stage) return std::unexpected(prepared_stage.error());
+    stage.emplace(std::move(*prepared_stage));
+  }
+  std::uint64_t staged_keys = 0;
+  // Merges the staged keys into the index, in a transaction of its own.
+  const auto merge = [&]() -> fhirbridge::base::Status {
+    auto transaction = store::TransactionGuard::Begin(*database);
+    if (!transaction) return std::unexpected(transaction.error());
+    STORE_TRY(database->Execute(kMergeStagedKeys));
+    STORE_TRY(transaction->Commit());
+    staged_keys = 0;
+    return {};
+  };
 
   std::ifstream in(pages_path, std::ios::binary);
   fhirbridge::sync::PageParser page_parser;
@@ -279,14 +345,40 @@ fhirbridge::base::Result<FloorFigures> MeasureFloor(const std::string& pages_pat
     auto transaction = store::TransactionGuard::Begin(*database);
     if (!transaction) return std::unexpected(transaction.error());
     for (const store::PreparedResource& resource : prepared) {
-      store::StatementScope scope(*insert);
-      STORE_TRY(BindFloorRow(*scope, page, resource));
-      STORE_TRY(scope->Run());
+      if (staged) {
+        store::StatementScope scope(*look_up);
+        STORE_TRY(scope->BindTextReference(1, page.site));
+        STORE_TRY(scope->BindTextReference(2, resource.summary->resource_type));
+        STORE_TRY(scope->BindTextReference(3, resource.summary->id));
+        if (auto found = scope->Step(); !found) return std::unexpected(found.error());
+      }
+      {
+        store::StatementScope scope(*insert);
+        STORE_TRY(BindFloorRow(*scope, page, resource));
+        STORE_TRY(scope->Run());
+      }
+      if (staged) {
+        store::StatementScope scope(*stage);
+        STORE_TRY(scope->BindTextReference(1, page.site));
+        STORE_TRY(scope->BindTextReference(2, resource.summary->resource_type));
+        STORE_TRY(scope->BindTextReference(3, resource.summary->id));
+        STORE_TRY(scope->BindInt64(4, database->LastInsertRowId()));
+        STORE_TRY(scope->Run());
+        ++staged_keys;
+      }
     }
     STORE_TRY(transaction->Commit());
+    if (staged && staged_keys >= kStagedKeysPerMerge) STORE_TRY(merge());
     figures.time += Clock::now() - start;
     figures.cpu += ThreadCpuTime() - start_cpu;
     figures.rows += prepared.size();
+  }
+  if (staged && staged_keys > 0) {
+    const auto start = Clock::now();
+    const auto start_cpu = ThreadCpuTime();
+    STORE_TRY(merge());
+    figures.time += Clock::now() - start;
+    figures.cpu += ThreadCpuTime() - start_cpu;
   }
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(store_path + suffix);
   return figures;
@@ -341,20 +433,22 @@ int Ingest(const std::string& path, const std::string& location, const std::stri
     bytes += line.size();
   }
 
-  // Passes 2 and 3 (SQLite only): the floor, with and without the key.
+  // Passes 2 to 4 (SQLite only): the floor in the store's layout, without the key, and staged.
   FloorFigures floor;
   FloorFigures unkeyed;
+  FloorFigures staged;
   if (location.starts_with("sqlite:")) {
     const std::string floor_path = location.substr(std::string_view("sqlite:").size()) + ".floor";
-    auto measured = MeasureFloor(path, floor_path, true);
-    auto measured_unkeyed = MeasureFloor(path, floor_path, false);
-    if (!measured || !measured_unkeyed) {
-      std::cerr << "the floor pass failed: "
-                << (measured ? measured_unkeyed : measured).error().diagnostic << "\n";
-      return 1;
+    for (auto [layout, figures] :
+         {std::pair{FloorLayout::kKeyed, &floor}, std::pair{FloorLayout::kUnkeyed, &unkeyed},
+          std::pair{FloorLayout::kStaged, &staged}}) {
+      auto measured = MeasureFloor(path, floor_path, layout);
+      if (!measured) {
+        std::cerr << "the floor pass failed: " << measured.error().diagnostic << "\n";
+        return 1;
+      }
+      *figures = *measured;
     }
-    floor = *measured;
-    unkeyed = *measured_unkeyed;
   }
 
   // Pass 4: parse, normalise, store, as sync does; one transaction per page with its
@@ -443,8 +537,9 @@ int Ingest(const std::string& path, const std::string& location, const std::stri
         static_cast<double>(floor.rows) / floor_seconds,
         static_cast<double>(floor.rows) / floor_cpu_seconds);
     std::printf(
-        " unkeyed_resources_per_cpu_second=%.0f",
-        static_cast<double>(unkeyed.rows) / std::chrono::duration<double>(unkeyed.cpu).count());
+        " unkeyed_resources_per_cpu_second=%.0f staged_resources_per_cpu_second=%.0f",
+        static_cast<double>(unkeyed.rows) / std::chrono::duration<double>(unkeyed.cpu).count(),
+        static_cast<double>(staged.rows) / std::chrono::duration<double>(staged.cpu).count());
   }
   std::printf("\n");
   return 0;
