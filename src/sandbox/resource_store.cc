@@ -1729,6 +1729,16 @@ base::Result<std::unique_ptr<ResourceStore>> ResourceStore::Open(const std::stri
   // read() system calls (SQLite limits the mapping to its build's cap). Not for in-memory stores:
   // SQLite walks a temporary database's whole page cache at every commit, so a large cache
   // there makes every write slower (measured: creates fell from 15,000/s to 3,000/s).
+  // A temporary database keeps a rollback journal in a temporary file by default, so every
+  // commit wrote the pages it changed to that file first (perf: most of a create's time in the
+  // kernel's write path). In memory, the journal still serves ROLLBACK; it only loses crash
+  // recovery, which a database deleted on close never uses. Measured with bench/http_bench.sh's
+  // create run: 3,300 creates/s before, 7,300 after.
+  if (path == ":memory:") {
+    if (auto tuned = database->Execute("PRAGMA journal_mode = MEMORY"); !tuned) {
+      return failure(tuned.error());
+    }
+  }
   if (path != ":memory:") {
     if (auto tuned =
             database->Execute("PRAGMA cache_size = -" + std::to_string(kPageCacheKibibytes) +
