@@ -373,6 +373,28 @@ class PostgresReplicaStore final : public ReplicaStore {
     return versions;
   }
 
+  base::Result<std::vector<CompartmentCandidate>> ListCompartmentCandidates(
+      std::string_view site, std::string_view resource_type, std::string_view patient_id) override {
+    std::lock_guard lock(mutex_);
+    // The reference is compared in SQL, so no raw JSON crosses the wire for another patient's
+    // rows. right(x, n) is the last n characters; ids are case-sensitive, so no ILIKE.
+    const std::string relative = "Patient/" + std::string(patient_id);
+    auto result = connection_.Query(
+        "SELECT id, raw, patient_reference IS NOT NULL FROM resources WHERE site = $1 AND "
+        "resource_type = $2 AND deleted = 0 AND (patient_reference IS NULL OR "
+        "patient_reference = $3 OR (length(patient_reference) > length($4) AND "
+        "right(patient_reference, length($4)) = $4)) ORDER BY id COLLATE \"C\"",
+        {std::string(site), std::string(resource_type), relative, "/" + relative},
+        "list compartment candidates");
+    if (!result) return std::unexpected(result.error());
+    std::vector<CompartmentCandidate> candidates;
+    for (int row = 0; row < result->rows(); ++row) {
+      candidates.push_back(
+          {result->Text(row, 0), result->Text(row, 1), result->Text(row, 2) == "t"});
+    }
+    return candidates;
+  }
+
   base::Result<std::vector<Tombstone>> ListTombstones(std::string_view site,
                                                       std::string_view resource_type) override {
     std::lock_guard lock(mutex_);

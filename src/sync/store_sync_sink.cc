@@ -145,14 +145,28 @@ base::Result<std::optional<StoredResourceInfo>> StoreSyncSink::ReadResource(cons
 
 base::Result<std::map<std::string, std::string>> StoreSyncSink::ContentHashes(
     const std::string& type, const std::string& context) {
+  std::map<std::string, std::string> hashes;
+  if (!context.empty()) {
+    // The store narrows the type's rows to the patient's by the normalised reference; only the
+    // rows without one (types without a clinical view) are parsed here to decide.
+    auto candidates = store_->ListCompartmentCandidates(site_, type, context);
+    if (!candidates) return base::Fail(candidates.error());
+    for (const store::CompartmentCandidate& candidate : *candidates) {
+      if (!candidate.named && !InPatientContext(candidate.raw, type, candidate.id, context)) {
+        continue;
+      }
+      auto hash = EngineHash(candidate.raw, type);
+      if (!hash) return base::Fail(hash.error());
+      hashes.emplace(candidate.id, std::move(*hash));
+    }
+    return hashes;
+  }
   auto versions = store_->ListVersions(site_, type);
   if (!versions) return base::Fail(versions.error());
-  std::map<std::string, std::string> hashes;
   for (const store::VersionEntry& entry : *versions) {
     auto stored = store_->GetResource(site_, type, entry.id);
     if (!stored) return base::Fail(stored.error());
     if (!*stored || (*stored)->deleted) continue;
-    if (!context.empty() && !InPatientContext((*stored)->raw, type, entry.id, context)) continue;
     auto hash = EngineHash((*stored)->raw, type);
     if (!hash) return base::Fail(hash.error());
     hashes.emplace(entry.id, std::move(*hash));

@@ -13,11 +13,15 @@
 // recomputed from the stored raw JSON, not the store's own hash of the raw bytes, so that a site
 // that fills or drops meta does not look like a change.
 //
-// Limitations, plainly: the store keeps no "read under which patient" column, so ContentHashes
-// for a patient context selects the live resources whose subject or patient reference (or, for
-// Patient, whose id) is that patient, reading and parsing each live resource of the type: per-
-// patient refresh costs a pass over the type's rows per patient. A run record keeps the store's
-// per-site counters and outcome, not the engine's strategy and request count. A deletion is
+// ContentHashes for a patient context takes the live resources whose subject or patient
+// reference (or, for Patient, whose id) is that patient: the store selects them by its
+// normalised patient reference (ListCompartmentCandidates), and the sink parses only the rows
+// that have none (types without a clinical view) to decide.
+//
+// Limitations, plainly: the store keeps no "read under which patient" column, and its patient
+// reference has no index, so per-patient refresh still scans the type's rows once per patient
+// (in SQL, without parsing them): a cohort of P patients costs P scans. A run record keeps the
+// store's per-site counters and outcome, not the engine's strategy and request count. A deletion is
 // ranked by the time the site gives (history's response.lastModified), else by when it was seen;
 // one with a version also yields to a newer version in the page or in the store, checked before
 // the page's transaction, so a second writer of the same site in between is not accounted for.
