@@ -373,26 +373,22 @@ class PostgresReplicaStore final : public ReplicaStore {
     return versions;
   }
 
-  base::Result<std::vector<CompartmentCandidate>> ListCompartmentCandidates(
-      std::string_view site, std::string_view resource_type, std::string_view patient_id) override {
+  base::Result<std::vector<PatientReferenceRow>> ListPatientReferences(
+      std::string_view site, std::string_view resource_type) override {
     std::lock_guard lock(mutex_);
-    // The reference is compared in SQL, so no raw JSON crosses the wire for another patient's
-    // rows. right(x, n) is the last n characters; ids are case-sensitive, so no ILIKE.
-    const std::string relative = "Patient/" + std::string(patient_id);
     auto result = connection_.Query(
-        "SELECT id, raw, patient_reference IS NOT NULL FROM resources WHERE site = $1 AND "
-        "resource_type = $2 AND deleted = 0 AND (patient_reference IS NULL OR "
-        "patient_reference = $3 OR (length(patient_reference) > length($4) AND "
-        "right(patient_reference, length($4)) = $4)) ORDER BY id COLLATE \"C\"",
-        {std::string(site), std::string(resource_type), relative, "/" + relative},
-        "list compartment candidates");
+        "SELECT id, patient_reference FROM resources WHERE site = $1 AND resource_type = $2 AND "
+        "deleted = 0 ORDER BY id COLLATE \"C\"",
+        {std::string(site), std::string(resource_type)}, "list patient references");
     if (!result) return std::unexpected(result.error());
-    std::vector<CompartmentCandidate> candidates;
+    std::vector<PatientReferenceRow> rows;
+    rows.reserve(static_cast<std::size_t>(result->rows()));
     for (int row = 0; row < result->rows(); ++row) {
-      candidates.push_back(
-          {result->Text(row, 0), result->Text(row, 1), result->Text(row, 2) == "t"});
+      std::optional<std::string> reference;
+      if (!result->IsNull(row, 1)) reference = result->Text(row, 1);
+      rows.push_back({result->Text(row, 0), std::move(reference)});
     }
-    return candidates;
+    return rows;
   }
 
   base::Result<std::vector<Tombstone>> ListTombstones(std::string_view site,

@@ -127,14 +127,12 @@ struct VersionEntry {
   std::string last_updated;
 };
 
-// A live resource that is, or may be, in a patient's compartment (ListCompartmentCandidates).
-struct CompartmentCandidate {
+// A live resource's id and normalised patient reference (ListPatientReferences).
+struct PatientReferenceRow {
   std::string id;
-  std::string raw;
-  // True when the row's normalised patient reference names the patient. False when the row has
-  // no normalised patient reference (a type without a clinical view, or a resource without a
-  // subject or patient reference): the caller reads `raw` to decide.
-  bool named = false;
+  // As stored in the clinical view's column ("Patient/123", or an absolute URL); nullopt for a
+  // type without a clinical view, or a resource without a subject or patient reference.
+  std::optional<std::string> patient_reference;
 };
 
 // The normalised columns as stored.
@@ -239,14 +237,11 @@ class ReplicaStore {
                                                                std::string_view resource_type) = 0;
   virtual base::Result<std::vector<Tombstone>> ListTombstones(std::string_view site,
                                                               std::string_view resource_type) = 0;
-  // Current, not deleted resources of a type whose normalised patient reference names patient
-  // `patient_id` ("Patient/ID", or an absolute URL ending in "/Patient/ID"), and those that have
-  // no normalised patient reference, ordered by id. Per-patient refresh compares a patient's
-  // compartment with this instead of reading every resource of the type. The references are
-  // compared without parsing the raw JSON; the candidates that are not `named` are the
-  // caller's to check.
-  virtual base::Result<std::vector<CompartmentCandidate>> ListCompartmentCandidates(
-      std::string_view site, std::string_view resource_type, std::string_view patient_id) = 0;
+  // Current, not deleted resources of a type with their normalised patient reference, ordered
+  // by id; no raw JSON is read. Per-patient refresh indexes a type's rows by patient with it
+  // once per run instead of reading every resource of the type for every patient.
+  virtual base::Result<std::vector<PatientReferenceRow>> ListPatientReferences(
+      std::string_view site, std::string_view resource_type) = 0;
   virtual base::Result<std::int64_t> CountMalformed(std::string_view site) = 0;
   virtual base::Result<std::optional<ClinicalRow>> GetClinicalRow(std::string_view site,
                                                                   std::string_view resource_type,

@@ -307,42 +307,37 @@ TYPED_TEST(ReplicaStoreTest, TombstoneRemovesAndALaterVersionRevives) {
   EXPECT_EQ(this->RawOf("Observation", "o1"), revived);
 }
 
-TYPED_TEST(ReplicaStoreTest, CompartmentCandidatesAreThePatientsRowsAndThoseWithoutAReference) {
+TYPED_TEST(ReplicaStoreTest, PatientReferencesOfATypesLiveRows) {
   const auto observation = [](std::string_view id, std::string_view subject) {
     return Resource("Observation", id, "1", "2026-01-01T00:00:00Z",
                     subject.empty()
                         ? std::string()
                         : R"(,"subject":{"reference":")" + std::string(subject) + R"("})");
   };
-  this->Write(MakePage(
-      {observation("o1", "Patient/p1"), observation("o2", "https://fhir.example.org/R4/Patient/p1"),
-       observation("o3", "Patient/p10"), observation("o4", "Patient/P1"),
-       observation("o5", "Group/p1"), observation("o6", ""), observation("o7", "Patient/p1")}));
-  this->Write(MakePage({observation("o1", "Patient/p1")}, "site-b"));
+  this->Write(MakePage({observation("o2", "https://fhir.example.org/R4/Patient/p1"),
+                        observation("o1", "Patient/p1"), observation("o3", ""),
+                        observation("o4", "Patient/p2")}));
+  this->Write(MakePage({observation("o9", "Patient/p1")}, "site-b"));
   Page deletion = MakePage({});
-  deletion.tombstones.push_back({"Observation", "o7", "2", 1'767'312'000'000'000});
+  deletion.tombstones.push_back({"Observation", "o4", "2", 1'767'312'000'000'000});
   this->Write(deletion);
-  // A type without a clinical view has no normalised reference: every row is a candidate.
+  // A type without a clinical view has no normalised reference.
   this->Write(MakePage({Resource("QuestionnaireResponse", "q1", "1", "2026-01-01T00:00:00Z",
                                  R"(,"subject":{"reference":"Patient/p2"})")}));
 
-  auto candidates = this->store_->ListCompartmentCandidates("site-a", "Observation", "p1");
-  ASSERT_TRUE(candidates) << candidates.error().diagnostic;
-  std::vector<std::pair<std::string, bool>> found;
-  for (const CompartmentCandidate& candidate : *candidates) {
-    found.emplace_back(candidate.id, candidate.named);
-    EXPECT_NE(candidate.raw.find(R"("id":")" + candidate.id + "\""), std::string::npos);
-  }
-  const std::vector<std::pair<std::string, bool>> expected{
-      {"o1", true}, {"o2", true}, {"o6", false}};
+  auto rows = this->store_->ListPatientReferences("site-a", "Observation");
+  ASSERT_TRUE(rows) << rows.error().diagnostic;
+  std::vector<std::pair<std::string, std::optional<std::string>>> found;
+  for (const PatientReferenceRow& row : *rows) found.emplace_back(row.id, row.patient_reference);
+  const std::vector<std::pair<std::string, std::optional<std::string>>> expected{
+      {"o1", "Patient/p1"}, {"o2", "https://fhir.example.org/R4/Patient/p1"}, {"o3", std::nullopt}};
   EXPECT_EQ(found, expected);
 
-  auto patient_of_questionnaire =
-      this->store_->ListCompartmentCandidates("site-a", "QuestionnaireResponse", "p1");
-  ASSERT_TRUE(patient_of_questionnaire);
-  ASSERT_EQ(patient_of_questionnaire->size(), 1u);
-  EXPECT_FALSE((*patient_of_questionnaire)[0].named);
-  EXPECT_TRUE(this->store_->ListCompartmentCandidates("site-c", "Observation", "p1")->empty());
+  auto questionnaires = this->store_->ListPatientReferences("site-a", "QuestionnaireResponse");
+  ASSERT_TRUE(questionnaires);
+  ASSERT_EQ(questionnaires->size(), 1u);
+  EXPECT_FALSE((*questionnaires)[0].patient_reference);
+  EXPECT_TRUE(this->store_->ListPatientReferences("site-c", "Observation")->empty());
 }
 
 TYPED_TEST(ReplicaStoreTest, NormalisesClinicalTypesAndKeepsMessyOnes) {

@@ -413,34 +413,24 @@ class SqliteReplicaStore final : public ReplicaStore {
     return versions;
   }
 
-  base::Result<std::vector<CompartmentCandidate>> ListCompartmentCandidates(
-      std::string_view site, std::string_view resource_type, std::string_view patient_id) override {
+  base::Result<std::vector<PatientReferenceRow>> ListPatientReferences(
+      std::string_view site, std::string_view resource_type) override {
     std::lock_guard lock(mutex_);
-    // A scan of the type's rows by the primary key's (site, resource_type) prefix; the
-    // reference is compared in SQL, so no raw JSON is read for another patient's rows.
-    // substr(x, -n) is the last n characters; ids are case-sensitive, so no LIKE.
     auto statement = Cached(
-        "SELECT id, raw, patient_reference IS NOT NULL FROM resources WHERE site = ?1 AND "
-        "resource_type = ?2 AND deleted = 0 AND (patient_reference IS NULL OR "
-        "patient_reference = ?3 OR (length(patient_reference) > length(?4) AND "
-        "substr(patient_reference, -length(?4)) = ?4)) ORDER BY id");
+        "SELECT id, patient_reference FROM resources WHERE site = ?1 AND resource_type = ?2 AND "
+        "deleted = 0 ORDER BY id");
     if (!statement) return std::unexpected(statement.error());
     StatementScope scope(**statement);
-    const std::string relative = "Patient/" + std::string(patient_id);
-    const std::string absolute_suffix = "/" + relative;
     STORE_TRY(scope->BindText(1, site));
     STORE_TRY(scope->BindText(2, resource_type));
-    STORE_TRY(scope->BindText(3, relative));
-    STORE_TRY(scope->BindText(4, absolute_suffix));
-    std::vector<CompartmentCandidate> candidates;
+    std::vector<PatientReferenceRow> rows;
     for (;;) {
       auto has_row = scope->Step();
       if (!has_row) return std::unexpected(has_row.error());
       if (!*has_row) break;
-      candidates.push_back(
-          {scope->ColumnText(0), scope->ColumnText(1), scope->ColumnInt64(2) != 0});
+      rows.push_back({scope->ColumnText(0), OptionalText(*scope, 1)});
     }
-    return candidates;
+    return rows;
   }
 
   base::Result<std::vector<Tombstone>> ListTombstones(std::string_view site,

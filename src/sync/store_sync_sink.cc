@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <utility>
 
 #include "base/clock.h"
@@ -26,6 +27,39 @@ bool NamesPatient(const fhir::Json& holder, std::string_view member, const std::
   const std::string reference = found->value("reference", "");
   const std::string wanted = "Patient/" + id;
   return reference == wanted || reference.ends_with("/" + wanted);
+}
+
+// The id of the patient a reference names, by the rule of NamesPatient; nullopt for a reference
+// to anything else.
+std::optional<std::string> PatientOfReference(std::string_view reference) {
+  std::string_view id;
+  if (const std::size_t at = reference.rfind("/Patient/"); at != std::string_view::npos) {
+    id = reference.substr(at + std::string_view("/Patient/").size());
+  } else if (reference.starts_with("Patient/")) {
+    id = reference.substr(std::string_view("Patient/").size());
+  } else {
+    return std::nullopt;
+  }
+  if (id.empty() || id.find('/') != std::string_view::npos) return std::nullopt;
+  return std::string(id);
+}
+
+// The patients whose compartment a resource is in as per-patient refresh reads it (see
+// InPatientContext): the Patient itself, or those its subject and patient references name.
+std::vector<std::string> PatientsNamedBy(const std::string& raw, const std::string& type,
+                                         const std::string& id) {
+  if (type == "Patient") return {id};
+  std::vector<std::string> patients;
+  auto parsed = fhir::ParseJson(raw);
+  if (!parsed || !parsed->is_object()) return patients;
+  for (const char* member : {"subject", "patient"}) {
+    const auto found = parsed->find(member);
+    if (found == parsed->end() || !found->is_object()) continue;
+    if (auto patient = PatientOfReference(found->value("reference", ""))) {
+      patients.push_back(std::move(*patient));
+    }
+  }
+  return patients;
 }
 
 // Whether a stored resource belongs to patient `context`'s compartment as per-patient refresh
@@ -115,6 +149,7 @@ base::Status StoreSyncSink::Commit(const PageWrite& page,
   if (!outcome) return base::Fail(outcome.error());
   resources_written_ += outcome->stored;
   tombstones_written_ += outcome->tombstoned;
+  NoteCommitted(page);
   return {};
 }
 
@@ -147,17 +182,19 @@ base::Result<std::map<std::string, std::string>> StoreSyncSink::ContentHashes(
     const std::string& type, const std::string& context) {
   std::map<std::string, std::string> hashes;
   if (!context.empty()) {
-    // The store narrows the type's rows to the patient's by the normalised reference; only the
-    // rows without one (types without a clinical view) are parsed here to decide.
-    auto candidates = store_->ListCompartmentCandidates(site_, type, context);
+    auto candidates = CompartmentCandidates(type, context);
     if (!candidates) return base::Fail(candidates.error());
-    for (const store::CompartmentCandidate& candidate : *candidates) {
-      if (!candidate.named && !InPatientContext(candidate.raw, type, candidate.id, context)) {
+    for (const std::string& id : *candidates) {
+      auto stored = store_->GetResource(site_, type, id);
+      if (!stored) return base::Fail(stored.error());
+      // The index is a superset (a resource may have moved to another patient since); the
+      // stored resource decides.
+      if (!*stored || (*stored)->deleted || !InPatientContext((*stored)->raw, type, id, context)) {
         continue;
       }
-      auto hash = EngineHash(candidate.raw, type);
+      auto hash = EngineHash((*stored)->raw, type);
       if (!hash) return base::Fail(hash.error());
-      hashes.emplace(candidate.id, std::move(*hash));
+      hashes.emplace(id, std::move(*hash));
     }
     return hashes;
   }
@@ -172,6 +209,48 @@ base::Result<std::map<std::string, std::string>> StoreSyncSink::ContentHashes(
     hashes.emplace(entry.id, std::move(*hash));
   }
   return hashes;
+}
+
+base::Result<std::set<std::string>> StoreSyncSink::CompartmentCandidates(
+    const std::string& type, const std::string& patient) {
+  std::lock_guard lock(compartments_mutex_);
+  if (!compartments_ || compartments_->type != type) {
+    // Built once per type and run: the normalised reference where the store has one, the raw
+    // JSON otherwise (types without a clinical view, resources without a reference).
+    CompartmentIndex index;
+    index.type = type;
+    auto rows = store_->ListPatientReferences(site_, type);
+    if (!rows) return base::Fail(rows.error());
+    for (const store::PatientReferenceRow& row : *rows) {
+      if (row.patient_reference) {
+        if (auto named = PatientOfReference(*row.patient_reference)) {
+          index.ids_by_patient[*named].insert(row.id);
+        }
+        continue;
+      }
+      auto stored = store_->GetResource(site_, type, row.id);
+      if (!stored) return base::Fail(stored.error());
+      if (!*stored || (*stored)->deleted) continue;
+      for (std::string& named : PatientsNamedBy((*stored)->raw, type, row.id)) {
+        index.ids_by_patient[named].insert(row.id);
+      }
+    }
+    compartments_ = std::move(index);
+  }
+  const auto found = compartments_->ids_by_patient.find(patient);
+  if (found == compartments_->ids_by_patient.end()) return std::set<std::string>();
+  return found->second;
+}
+
+void StoreSyncSink::NoteCommitted(const PageWrite& page) {
+  std::lock_guard lock(compartments_mutex_);
+  if (!compartments_) return;
+  for (const SyncedResource& resource : page.resources) {
+    if (resource.type != compartments_->type) continue;
+    for (std::string& named : PatientsNamedBy(resource.json, resource.type, resource.id)) {
+      compartments_->ids_by_patient[named].insert(resource.id);
+    }
+  }
 }
 
 base::Result<std::vector<std::string>> StoreSyncSink::LiveIds(const std::string& type) {
@@ -191,6 +270,10 @@ base::Status StoreSyncSink::Quarantine(const QuarantinedPage& page) {
 base::Result<std::int64_t> StoreSyncSink::BeginRun(const RunRecord& run) {
   auto id = store_->StartSyncRun(run.site.empty() ? site_ : run.site);
   if (!id) return base::Fail(id.error());
+  {
+    std::lock_guard lock(compartments_mutex_);
+    compartments_.reset();
+  }
   std::lock_guard lock(mutex_);
   run_id_ = *id;
   return *id;
@@ -200,6 +283,10 @@ base::Status StoreSyncSink::FinishRun(std::int64_t run_id, const RunRecord& run)
   {
     std::lock_guard lock(mutex_);
     if (run_id_ == run_id) run_id_.reset();
+  }
+  {
+    std::lock_guard lock(compartments_mutex_);
+    compartments_.reset();
   }
   const bool succeeded = run.outcome == "succeeded";
   return store_->FinishSyncRun(

@@ -14,17 +14,21 @@
 // that fills or drops meta does not look like a change.
 //
 // ContentHashes for a patient context takes the live resources whose subject or patient
-// reference (or, for Patient, whose id) is that patient: the store selects them by its
-// normalised patient reference (ListCompartmentCandidates), and the sink parses only the rows
-// that have none (types without a clinical view) to decide.
+// reference (or, for Patient, whose id) is that patient. The sink indexes a type's stored rows by
+// the patients they name the first time a run asks for one of them (the store's normalised
+// patient reference, ListPatientReferences; the raw JSON for rows without one), keeps the index
+// current with its own commits, and checks each candidate against the stored resource, so a
+// pass over a cohort reads the type's references once instead of once per patient.
 //
-// Limitations, plainly: the store keeps no "read under which patient" column, and its patient
-// reference has no index, so per-patient refresh still scans the type's rows once per patient
-// (in SQL, without parsing them): a cohort of P patients costs P scans. A run record keeps the
-// store's per-site counters and outcome, not the engine's strategy and request count. A deletion is
-// ranked by the time the site gives (history's response.lastModified), else by when it was seen;
-// one with a version also yields to a newer version in the page or in the store, checked before
-// the page's transaction, so a second writer of the same site in between is not accounted for.
+// Limitations, plainly: the store keeps no "read under which patient" column. The compartment
+// index lives for one run and one type at a time (memory: an id per stored resource of that
+// type); resources another process stores for the same site and type during the run are not
+// in it, which only matters if two writers refresh the same patients at once. A run record keeps
+// the store's per-site counters and outcome, not the engine's strategy and request count. A
+// deletion is ranked by the time the site gives (history's response.lastModified), else by when it
+// was seen; one with a version also yields to a newer version in the page or in the store, checked
+// before the page's transaction, so a second writer of the same site in between is not accounted
+// for.
 //
 // Thread safety: the store serialises its own calls; the sink's parser is guarded.
 
@@ -32,7 +36,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "store/replica_store.h"
@@ -83,6 +89,17 @@ class StoreSyncSink final : public SyncSink {
   base::Status Commit(const PageWrite& page, const std::optional<store::LeaseFence>& fence);
   // The engine's content hash of a stored resource's raw JSON.
   base::Result<std::string> EngineHash(const std::string& raw, const std::string& type);
+  // Ids of the stored resources of `type` that named `patient` when indexed or committed since:
+  // a superset of the patient's compartment (a resource may have moved to another patient).
+  base::Result<std::set<std::string>> CompartmentCandidates(const std::string& type,
+                                                            const std::string& patient);
+  // Adds a committed page's resources to the compartment index, when it is of their type.
+  void NoteCommitted(const PageWrite& page);
+
+  struct CompartmentIndex {
+    std::string type;
+    std::unordered_map<std::string, std::set<std::string>> ids_by_patient;
+  };
 
   std::unique_ptr<store::ReplicaStore> store_;
   const std::string site_;
@@ -91,6 +108,9 @@ class StoreSyncSink final : public SyncSink {
   std::optional<std::int64_t> run_id_;   // guarded by mutex_: the run pages count against
   std::int64_t resources_written_ = 0;   // guarded by mutex_
   std::int64_t tombstones_written_ = 0;  // guarded by mutex_
+  // Taken after mutex_ when both are held, never the other way round.
+  std::mutex compartments_mutex_;
+  std::optional<CompartmentIndex> compartments_;  // guarded by compartments_mutex_; one run
 };
 
 }  // namespace fhirbridge::sync

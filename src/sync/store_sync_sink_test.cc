@@ -108,6 +108,38 @@ TEST_F(StoreSyncSinkTest, ContentHashesOfAPatientContextAreThatPatientsResources
   EXPECT_EQ(live->size(), 3u);
 }
 
+TEST_F(StoreSyncSinkTest, PatientCompartmentsFollowCommitsWithinARun) {
+  ASSERT_TRUE(sink_->CommitPage({key_,
+                                 {Version("a", 1, "2026-01-01T00:00:00Z", "1", "Patient/p1"),
+                                  Version("b", 1, "2026-01-01T00:00:00Z", "1", "Patient/p2")},
+                                 {},
+                                 {}}));
+  auto p1 = sink_->ContentHashes("Observation", "p1");
+  ASSERT_TRUE(p1);
+  EXPECT_EQ(p1->size(), 1u);
+
+  // Stored after the compartments were first read: a new resource of p1, and b moved to p1.
+  ASSERT_TRUE(sink_->CommitPage({key_,
+                                 {Version("c", 1, "2026-01-02T00:00:00Z", "1", "Patient/p1"),
+                                  Version("b", 2, "2026-01-02T00:00:00Z", "1", "Patient/p1")},
+                                 {},
+                                 {}}));
+  p1 = sink_->ContentHashes("Observation", "p1");
+  ASSERT_TRUE(p1);
+  EXPECT_EQ(p1->size(), 3u);
+  EXPECT_EQ(p1->at("c"), Version("c", 1, "2026-01-02T00:00:00Z", "1", "Patient/p1").content_hash);
+  auto p2 = sink_->ContentHashes("Observation", "p2");
+  ASSERT_TRUE(p2);
+  EXPECT_TRUE(p2->empty());
+
+  // A deletion leaves the compartment.
+  ASSERT_TRUE(sink_->CommitPage({key_, {}, {{"Observation", "a", 0, ""}}, {}}));
+  p1 = sink_->ContentHashes("Observation", "p1");
+  ASSERT_TRUE(p1);
+  EXPECT_EQ(p1->size(), 2u);
+  EXPECT_FALSE(p1->contains("a"));
+}
+
 TEST_F(StoreSyncSinkTest, CheckpointsCommitWithTheirPage) {
   auto none = sink_->ReadCheckpoint(key_);
   ASSERT_TRUE(none);
