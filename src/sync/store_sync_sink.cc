@@ -1,5 +1,6 @@
 #include "sync/store_sync_sink.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -20,17 +21,8 @@ std::int64_t VersionNumber(std::string_view version_id) {
   return error == std::errc() && end == version_id.data() + version_id.size() ? number : 0;
 }
 
-// Whether `reference` ("Patient/123" or an absolute URL ending in it) names patient `id`.
-bool NamesPatient(const fhir::Json& holder, std::string_view member, const std::string& id) {
-  const auto found = holder.find(member);
-  if (found == holder.end() || !found->is_object()) return false;
-  const std::string reference = found->value("reference", "");
-  const std::string wanted = "Patient/" + id;
-  return reference == wanted || reference.ends_with("/" + wanted);
-}
-
-// The id of the patient a reference names, by the rule of NamesPatient; nullopt for a reference
-// to anything else.
+// The id of the patient a reference names ("Patient/123", or an absolute URL ending in
+// "/Patient/123"); nullopt for a reference to anything else.
 std::optional<std::string> PatientOfReference(std::string_view reference) {
   std::string_view id;
   if (const std::size_t at = reference.rfind("/Patient/"); at != std::string_view::npos) {
@@ -53,23 +45,34 @@ std::vector<std::string> PatientsNamedBy(const std::string& raw, const std::stri
   auto parsed = fhir::ParseJson(raw);
   if (!parsed || !parsed->is_object()) return patients;
   for (const char* member : {"subject", "patient"}) {
-    const auto found = parsed->find(member);
-    if (found == parsed->end() || !found->is_object()) continue;
-    if (auto patient = PatientOfReference(found->value("reference", ""))) {
+    const auto holder = parsed->find(member);
+    if (holder == parsed->end() || !holder->is_object()) continue;
+    // Messy data may carry a reference that is not a string: it names no one.
+    const auto reference = holder->find("reference");
+    if (reference == holder->end() || !reference->is_string()) continue;
+    if (auto patient = PatientOfReference(reference->get_ref<const std::string&>())) {
       patients.push_back(std::move(*patient));
     }
   }
   return patients;
 }
 
+// PatientsNamedBy, read off the store's normalised patient reference when the resource has one
+// (the clinical types), so that only the others are parsed.
+std::vector<std::string> PatientsOf(const std::optional<std::string>& normalised_reference,
+                                    const std::string& raw, const std::string& type,
+                                    const std::string& id) {
+  if (!normalised_reference) return PatientsNamedBy(raw, type, id);
+  if (auto patient = PatientOfReference(*normalised_reference)) return {std::move(*patient)};
+  return {};
+}
+
 // Whether a stored resource belongs to patient `context`'s compartment as per-patient refresh
 // reads it: the Patient itself, or a resource whose subject or patient is that patient.
 bool InPatientContext(const std::string& raw, const std::string& type, const std::string& id,
                       const std::string& context) {
-  if (type == "Patient") return id == context;
-  auto parsed = fhir::ParseJson(raw);
-  if (!parsed || !parsed->is_object()) return false;
-  return NamesPatient(*parsed, "subject", context) || NamesPatient(*parsed, "patient", context);
+  const std::vector<std::string> patients = PatientsNamedBy(raw, type, id);
+  return std::ranges::find(patients, context) != patients.end();
 }
 
 }  // namespace
@@ -180,33 +183,28 @@ base::Result<std::optional<StoredResourceInfo>> StoreSyncSink::ReadResource(cons
 
 base::Result<std::map<std::string, std::string>> StoreSyncSink::ContentHashes(
     const std::string& type, const std::string& context) {
-  std::map<std::string, std::string> hashes;
+  // The ids to read: a patient's compartment candidates, or every live resource of the type.
+  std::vector<std::string> ids;
   if (!context.empty()) {
     auto candidates = CompartmentCandidates(type, context);
     if (!candidates) return base::Fail(candidates.error());
-    for (const std::string& id : *candidates) {
-      auto stored = store_->GetResource(site_, type, id);
-      if (!stored) return base::Fail(stored.error());
-      // The index is a superset (a resource may have moved to another patient since); the
-      // stored resource decides.
-      if (!*stored || (*stored)->deleted || !InPatientContext((*stored)->raw, type, id, context)) {
-        continue;
-      }
-      auto hash = EngineHash((*stored)->raw, type);
-      if (!hash) return base::Fail(hash.error());
-      hashes.emplace(id, std::move(*hash));
-    }
-    return hashes;
+    ids.assign(candidates->begin(), candidates->end());
+  } else {
+    auto live = LiveIds(type);
+    if (!live) return base::Fail(live.error());
+    ids = std::move(*live);
   }
-  auto versions = store_->ListVersions(site_, type);
-  if (!versions) return base::Fail(versions.error());
-  for (const store::VersionEntry& entry : *versions) {
-    auto stored = store_->GetResource(site_, type, entry.id);
+  std::map<std::string, std::string> hashes;
+  for (const std::string& id : ids) {
+    auto stored = store_->GetResource(site_, type, id);
     if (!stored) return base::Fail(stored.error());
     if (!*stored || (*stored)->deleted) continue;
+    // The candidates are a superset (a resource may have moved to another patient since the
+    // index read it); the stored resource decides.
+    if (!context.empty() && !InPatientContext((*stored)->raw, type, id, context)) continue;
     auto hash = EngineHash((*stored)->raw, type);
     if (!hash) return base::Fail(hash.error());
-    hashes.emplace(entry.id, std::move(*hash));
+    hashes.emplace(id, std::move(*hash));
   }
   return hashes;
 }
@@ -222,16 +220,14 @@ base::Result<std::set<std::string>> StoreSyncSink::CompartmentCandidates(
     auto rows = store_->ListPatientReferences(site_, type);
     if (!rows) return base::Fail(rows.error());
     for (const store::PatientReferenceRow& row : *rows) {
-      if (row.patient_reference) {
-        if (auto named = PatientOfReference(*row.patient_reference)) {
-          index.ids_by_patient[*named].insert(row.id);
-        }
-        continue;
+      std::string raw;
+      if (!row.patient_reference) {
+        auto stored = store_->GetResource(site_, type, row.id);
+        if (!stored) return base::Fail(stored.error());
+        if (!*stored || (*stored)->deleted) continue;
+        raw = std::move((*stored)->raw);
       }
-      auto stored = store_->GetResource(site_, type, row.id);
-      if (!stored) return base::Fail(stored.error());
-      if (!*stored || (*stored)->deleted) continue;
-      for (std::string& named : PatientsNamedBy((*stored)->raw, type, row.id)) {
+      for (std::string& named : PatientsOf(row.patient_reference, raw, type, row.id)) {
         index.ids_by_patient[named].insert(row.id);
       }
     }
@@ -247,7 +243,11 @@ void StoreSyncSink::NoteCommitted(const PageWrite& page) {
   if (!compartments_) return;
   for (const SyncedResource& resource : page.resources) {
     if (resource.type != compartments_->type) continue;
-    for (std::string& named : PatientsNamedBy(resource.json, resource.type, resource.id)) {
+    // The page parser's summary holds what the store will keep as the normalised reference.
+    const bool summarised = resource.summary && resource.summary->view;
+    const std::optional<std::string> reference =
+        summarised ? resource.summary->view->patient_reference : std::nullopt;
+    for (std::string& named : PatientsOf(reference, resource.json, resource.type, resource.id)) {
       compartments_->ids_by_patient[named].insert(resource.id);
     }
   }

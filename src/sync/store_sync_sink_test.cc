@@ -108,6 +108,20 @@ TEST_F(StoreSyncSinkTest, ContentHashesOfAPatientContextAreThatPatientsResources
   EXPECT_EQ(live->size(), 3u);
 }
 
+TEST_F(StoreSyncSinkTest, AReferenceThatIsNotTextNamesNoPatient) {
+  PageParser parser;
+  auto messy = parser.ParseResource(
+      R"({"resourceType":"Observation","id":"m","status":"final","subject":{"reference":42}})",
+      "Observation");
+  ASSERT_TRUE(messy) << messy.error().ToString();
+  ASSERT_TRUE(sink_->CommitPage(
+      {key_, {*messy, Version("a", 1, "2026-01-01T00:00:00Z", "1", "Patient/p1")}, {}, {}}));
+  auto p1 = sink_->ContentHashes("Observation", "p1");
+  ASSERT_TRUE(p1) << p1.error().ToString();
+  EXPECT_EQ(p1->size(), 1u);
+  EXPECT_TRUE(p1->contains("a"));
+}
+
 TEST_F(StoreSyncSinkTest, PatientCompartmentsFollowCommitsWithinARun) {
   ASSERT_TRUE(sink_->CommitPage({key_,
                                  {Version("a", 1, "2026-01-01T00:00:00Z", "1", "Patient/p1"),
